@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# ansible-test sanity for this collection, on this machine (no --docker: no images).
+#
+# ansible-test must run from a path ending in ansible_collections/colab/cluster, so the
+# collection's files (what git tracks plus what it would track) are copied to a
+# temporary tree first. ansible-test bootstraps pip in its per-test virtualenvs with a
+# script it downloads from a host these machines cannot reach; it uses
+# ~/.ansible/test/cache/get_pip_<version>.py instead when that file exists, so we put a
+# small stand-in there that bootstraps pip from the interpreter's own ensurepip and
+# then installs the requested pip version from PyPI.
+# Extra arguments go to ansible-test (e.g. --test pylint).
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+python="${PYTHON:-$root/.venv/bin/python}"
+work="${TMPDIR:-/tmp}/colab-sanity"
+dest="$work/ansible_collections/colab/cluster"
+
+cache="$HOME/.ansible/test/cache"
+mkdir -p "$cache"
+for version in 24.2 24.3 25.0 25.1 25.2 25.3; do
+  cat > "$cache/get_pip_${version//./_}.py" <<'PY'
+"""Stand-in for get-pip.py: ensurepip, then the pip version asked for, from PyPI."""
+import ensurepip
+import os
+import subprocess
+import sys
+
+# get-pip's own flags (--no-setuptools, --no-wheel) mean nothing to `pip install`.
+args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
+ensurepip.bootstrap(upgrade=True)
+# ensurepip hides the machine's pip configuration (and with it the CA bundle) from
+# the rest of this process: give it back before the second install.
+os.environ.pop("PIP_CONFIG_FILE", None)
+subprocess.check_call([sys.executable, "-m", "pip", "install", "--disable-pip-version-check", *args])
+PY
+done
+
+rm -rf "$work"
+mkdir -p "$dest"
+cd "$root"
+git ls-files -z --cached --others --exclude-standard \
+  | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+  | tar --null -T - -cf - | tar -C "$dest" -xf -
+cd "$dest"
+# ansible-test reads the file list from git when the tree is a git checkout.
+git init -q && git add -A >/dev/null 2>&1 || true
+exec "$(dirname "$python")/ansible-test" sanity --local --python 3.11 --color no "$@"
