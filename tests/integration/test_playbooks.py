@@ -1,0 +1,84 @@
+"""The inventories and site.yml: structure, syntax and tag selection (no host is contacted)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+from tests.helpers import ROOT, ansible_env, tool
+
+PRODUCTION = os.path.join(ROOT, "inventory", "production")
+
+
+def _run(*cmd):
+    proc = subprocess.run(list(cmd), cwd=ROOT, env=ansible_env(), capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def _site_roles():
+    """The roles site.yml applies, read from the layer playbooks."""
+    roles = set()
+    for name in os.listdir(os.path.join(ROOT, "playbooks")):
+        with open(os.path.join(ROOT, "playbooks", name), encoding="utf-8") as fh:
+            roles.update(re.findall(r"role:\s+colab\.cluster\.(\w+)", fh.read()))
+    return sorted(roles)
+
+
+def test_production_inventory_has_the_four_nodes_in_their_groups():
+    data = json.loads(_run(tool("ansible-inventory"), "-i", PRODUCTION, "--list"))
+    hosts = set(data["_meta"]["hostvars"])
+    assert hosts == {"cooperator", "director", "projector", "terminator"}
+    members = {g: set(v.get("hosts", [])) for g, v in data.items() if g != "_meta"}
+    assert members["samba_servers"] == {"cooperator"}
+    assert members["headscale_servers"] == {"cooperator"}
+    assert members["windows"] == {"projector"}
+    assert members["macos"] == {"terminator"}
+    assert members["linux"] == {"cooperator", "director"}
+    assert {"cooperator", "director", "projector", "terminator"} <= members["mesh_clients"]
+    assert data["_meta"]["hostvars"]["projector"]["ansible_connection"] == "ansible.builtin.winrm"
+    assert data["_meta"]["hostvars"]["projector"]["ansible_port"] == 5986
+    assert data["_meta"]["hostvars"]["cooperator"]["colab_mesh_ip"] == "100.64.0.1"
+
+
+def test_production_graph_shows_every_node():
+    graph = _run(tool("ansible-inventory"), "-i", PRODUCTION, "--graph")
+    for node in ("cooperator", "director", "projector", "terminator"):
+        assert node in graph
+
+
+def test_no_secret_values_in_inventories():
+    pattern = re.compile(r"(password|secret|token|key)\w*\s*:\s*(?!\"?\{\{)(?![\"']?$)\S+", re.I)
+    offenders = []
+    for base, _dirs, files in os.walk(os.path.join(ROOT, "inventory")):
+        for name in files:
+            path = os.path.join(base, name)
+            with open(path, encoding="utf-8") as fh:
+                for number, line in enumerate(fh, 1):
+                    text = line.split("#", 1)[0]
+                    if pattern.search(text) and "lookup(" not in text and "{{" not in text:
+                        offenders.append(f"{os.path.relpath(path, ROOT)}:{number}: {line.strip()}")
+    assert not offenders, "literal secret-looking values in the inventories:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize("inventory", ["inventory/production", "inventory/lab"])
+def test_site_syntax(inventory):
+    _run(tool("ansible-playbook"), "-i", inventory, "site.yml", "--syntax-check")
+
+
+@pytest.mark.parametrize("role", _site_roles())
+def test_tags_select_only_that_role(role):
+    out = _run(tool("ansible-playbook"), "-i", PRODUCTION, "site.yml", "--list-tasks",
+               "--tags", role)
+    # Ansible tags every role's argument-spec validation `always`: it runs (and only
+    # validates) whatever tags are asked for, so it is not counted here.
+    tasks = [line.strip() for line in out.splitlines()
+             if line.startswith("      ") and "TAGS:" in line
+             and "Validating arguments against arg spec" not in line]
+    assert tasks, f"--tags {role} lists no task"
+    foreign = [t for t in tasks if not t.startswith(f"colab.cluster.{role} : ")]
+    assert not foreign, f"--tags {role} also lists: {foreign}"
