@@ -71,6 +71,7 @@ ansible-lint: venv link
 lint: yamllint ansible-lint
 
 sanity: venv
+	@$(PYTHON) lab/lab.py packages shellcheck
 	tests/sanity/run.sh
 
 unit: venv link

@@ -310,6 +310,14 @@ def ensure_node(host, spec):
     wait_systemd(name)
 
 
+def _secret_store():
+    """lab/secret_store.py: the Infisical API double the lab's lookups read (issue 4)."""
+    if HERE not in sys.path:
+        sys.path.insert(0, HERE)
+    import secret_store  # pylint: disable=import-outside-toplevel
+    return secret_store
+
+
 def up(_args):
     ensure_engine()
     ensure_image()
@@ -318,9 +326,14 @@ def up(_args):
         ensure_node(host, spec)
     for host, why in NOT_IN_LAB.items():
         log(f"{host} is not in the lab ({why})")
+    try:
+        _secret_store().ensure()
+    except (OSError, RuntimeError) as exc:
+        raise LabError(f"secret store: {exc}") from exc
 
 
 def down(_args):
+    _secret_store().stop()
     if not docker_answers():
         log("no docker engine answers: nothing to remove")
         return
@@ -371,9 +384,13 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("engine").set_defaults(func=lambda _a: ensure_engine())
     sub.add_parser("image").set_defaults(func=lambda _a: (ensure_engine(), ensure_image()))
+    pkgs = sub.add_parser("packages", help="install missing Debian packages on the host")
+    pkgs.add_argument("names", nargs="+")
+    pkgs.set_defaults(func=lambda a: apt_install(a.names))
     sub.add_parser("up").set_defaults(func=up)
     sub.add_parser("down").set_defaults(func=down)
     sub.add_parser("summary").set_defaults(func=summary)
+    sub.add_parser("secrets").set_defaults(func=lambda _a: _secret_store().status())
     args = parser.parse_args(argv)
     try:
         args.func(args)

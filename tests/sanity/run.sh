@@ -12,7 +12,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 python="${PYTHON:-$root/.venv/bin/python}"
-work="${TMPDIR:-/tmp}/colab-sanity"
+# A tree of its own per run: runs from several checkouts may overlap.
+work="$(mktemp -d "${TMPDIR:-/tmp}/colab-sanity.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
 dest="$work/ansible_collections/colab/cluster"
 
 cache="$HOME/.ansible/test/cache"
@@ -35,13 +37,10 @@ subprocess.check_call([sys.executable, "-m", "pip", "install", "--disable-pip-ve
 PY
 done
 
-rm -rf "$work"
 mkdir -p "$dest"
 cd "$root"
 git ls-files -z --cached --others --exclude-standard \
   | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
   | tar --null -T - -cf - | tar -C "$dest" -xf -
 cd "$dest"
-# ansible-test reads the file list from git when the tree is a git checkout.
-git init -q && git add -A >/dev/null 2>&1 || true
-exec "$(dirname "$python")/ansible-test" sanity --local --python 3.11 --color no "$@"
+"$(dirname "$python")/ansible-test" sanity --local --python 3.11 --color no "$@"
