@@ -1,0 +1,364 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: colab.cluster developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: compose_stack
+short_description: Deploy a Docker Compose V2 project, touching only the services that differ
+version_added: 0.1.0
+description:
+  - Deploys, stops, restarts or removes a Compose V2 project with the C(docker compose) CLI.
+  - "It first reads the whole state in a few fast calls: the project's resolved configuration
+    (C(docker compose config)), each service's config hash (C(docker compose config --hash)),
+    the local images and networks, and the project's containers filtered by the label
+    C(com.docker.compose.project) with their C(com.docker.compose.config-hash) and
+    C(com.docker.compose.image) labels, state and health. The engine is read with three
+    read-only Engine API requests over the local unix socket (the C(docker) CLI is used instead
+    for C(tcp://), C(ssh://) or a docker context), in parallel with Compose. It then runs
+    C(docker compose up -d --no-deps) only for the services whose hash, image id, state or
+    replica count differ. When nothing differs no mutating command runs at all."
+  - Check mode is predicted from that comparison, with no side effect. C(up --dry-run) is
+    never used (Compose's dry run has performed real container swaps, see docker/compose#14029).
+  - Values in O(env) reach C(docker compose) only through the process environment, never argv,
+    never a file. The definition written to O(project_dir) is the one you gave, with its
+    C(${VAR}) references, not the interpolated values.
+  - An interpolation variable that is not set is an error naming the variable (Compose itself
+    only warns and substitutes an empty string).
+  - Every bad input (invalid YAML or schema, an unknown service, an unset variable, an engine
+    that does not answer) fails while reading state, before anything running is touched.
+  - The module does not create external networks the project declares (for example the
+    cluster's C(cluster-local) bridge); ensure them first with M(community.docker.docker_network).
+    A missing external network is an error found while reading state, before anything is touched.
+author:
+  - colab.cluster developers (@colab)
+requirements:
+  - The C(docker) CLI and the Compose V2 plugin (C(docker compose version) answers) on the target.
+  - Python 3.9+ on the target. PyYAML is not needed (the definition is written as JSON, which is YAML).
+attributes:
+  check_mode:
+    support: full
+    description: Predicted from the comparison of the resolved configuration with the running containers.
+  diff_mode:
+    support: full
+    description: The resolved configuration before (last applied) and after, secret values redacted, plus the planned actions.
+  idempotent:
+    support: full
+    description: A second run with the same input changes nothing and runs no mutating command.
+  action:
+    support: full
+    description: An action plugin templates O(src) on the controller, like M(ansible.builtin.template).
+options:
+  project_name:
+    description:
+      - The Compose project name (C(docker compose -p)). Containers carry it in the
+        C(com.docker.compose.project) label.
+    type: str
+    required: true
+  project_dir:
+    description:
+      - The project directory on the target (C(--project-directory)). Relative paths in the
+        definition (bind mounts, env files, build contexts) resolve against it.
+      - With O(definition) or O(src) it is required; the module writes the definition there
+        as C(compose.yaml) (mode C(0644), only when its content changes).
+      - With O(files) it defaults to the directory of the first file.
+      - The module also keeps C(.compose-stack.json) there, the last applied resolved
+        configuration with every secret value redacted, used as the "before" of the diff.
+    type: path
+  definition:
+    description:
+      - The Compose definition as a dictionary (the content of a C(compose.yaml)).
+      - Keep secrets out of it, write C(${VAR}) and pass the value in O(env).
+      - Mutually exclusive with O(src) and O(files).
+    type: dict
+  src:
+    description:
+      - A Compose file on the controller, templated with Jinja like M(ansible.builtin.template)
+        by the action plugin, then handled exactly as O(definition).
+      - Mutually exclusive with O(definition) and O(files).
+    type: path
+  files:
+    description:
+      - Compose files already on the target, in order (C(-f) each).
+      - Mutually exclusive with O(definition) and O(src).
+    type: list
+    elements: path
+  env:
+    description:
+      - Interpolation variables for the definition (C(${VAR})), passed to C(docker compose)
+        only through the process environment, exactly like C(infisical run -- docker compose up).
+      - Ansible treats every value here as a secret and masks it wherever it appears in the output,
+        so keep short non-secret values (ports, tags) in the definition or O(env_files).
+      - Values are never written to disk, never put in argv, and redacted from results, diff,
+        errors and logs.
+    type: dict
+    default: {}
+  env_files:
+    description:
+      - Files on the target passed as C(--env-file), in order.
+    type: list
+    elements: path
+    default: []
+  profiles:
+    description:
+      - Compose profiles to enable (C(--profile)).
+    type: list
+    elements: str
+    default: []
+  services:
+    description:
+      - Only act on these services. Default is every service enabled by O(profiles).
+      - With O(state=present) or O(state=restarted) the services they depend on are brought up
+        too when they differ; only the named services are stopped (V(stopped)), restarted
+        (V(restarted)) or removed (V(absent)).
+      - A name that is not a service of the definition is an error.
+    type: list
+    elements: str
+    default: []
+  state:
+    description:
+      - V(present) creates, recreates and starts what differs from the definition.
+      - V(stopped) stops the running containers of the selected services (it does not create
+        missing ones).
+      - V(restarted) does what V(present) does, then restarts every selected service that was
+        not just created, recreated or started. Always changed.
+      - V(absent) removes the containers and networks of the project (C(docker compose down)),
+        or only the selected services' containers when O(services) is given.
+    type: str
+    choices: [present, stopped, restarted, absent]
+    default: present
+  pull:
+    description:
+      - V(policy) follows each service's C(pull_policy) (Compose's default, pulls when missing).
+      - V(missing) pulls images that are not present locally.
+      - V(always) pulls every selected image before comparing; a service is recreated when its
+        pulled image id differs. In check mode no pull happens, so a newer remote image cannot be
+        predicted.
+      - V(never) never pulls; a missing image is an error from Compose.
+    type: str
+    choices: [always, missing, never, policy]
+    default: policy
+  recreate:
+    description:
+      - V(auto) recreates a service when its config hash or image id differs.
+      - V(always) recreates every selected service (always changed).
+      - V(never) never recreates existing containers; only missing ones are created and stopped ones started.
+    type: str
+    choices: [auto, always, never]
+    default: auto
+  remove_orphans:
+    description:
+      - Remove containers of services that are no longer in the definition.
+    type: bool
+    default: false
+  remove_volumes:
+    description:
+      - With O(state=absent), also remove the project's named volumes (C(down --volumes)).
+    type: bool
+    default: false
+  remove_images:
+    description:
+      - With O(state=absent), also remove images (C(down --rmi)).
+    type: str
+    choices: [all, local]
+  wait:
+    description:
+      - Wait until every selected service is running and, when it has a healthcheck, healthy.
+        A container that exits fails at once; one that is unhealthy is waited on until
+        O(wait_timeout) (health can recover).
+      - On failure the error names the service and shows its last log lines (secret values redacted).
+    type: bool
+    default: false
+  wait_timeout:
+    description:
+      - Seconds to wait for O(wait).
+    type: int
+    default: 120
+  timeout:
+    description:
+      - Upper bound in seconds for every single C(docker) / C(docker compose) command the module
+        runs. An engine that does not answer fails the task within this time with a clear error.
+    type: int
+    default: 120
+  docker_host:
+    description:
+      - The engine to talk to (C(DOCKER_HOST)), for example V(unix:///var/run/docker.sock).
+      - Default is the CLI's own default (C(DOCKER_HOST) of the target, else the local socket).
+    type: str
+  watch_files:
+    description:
+      - Files (or directories) on the target whose content change must recreate the services
+        that bind-mount them (or use them as C(configs)/C(secrets) C(file)); Compose itself does
+        not notice such changes.
+      - The module adds the label C(com.colab.compose-stack.watch-digest) (a sha256 of the
+        watched content the service mounts) to those services in the definition it passes to
+        Compose, so Compose's own config hash changes and exactly those services are recreated.
+        The label is not in C(compose.yaml) on disk, so a manual C(docker compose up) in
+        O(project_dir) recreates those services once (without the label).
+      - A watched path that no service of the project mounts is an error.
+    type: list
+    elements: path
+    default: []
+notes:
+  - Services with C(build) are built by Compose when their image is missing; the module does not
+    force rebuilds.
+  - "Scaling: a service whose number of containers differs from C(deploy.replicas) / C(scale) is
+    passed to C(up)."
+seealso:
+  - module: community.docker.docker_compose_v2
+"""
+
+EXAMPLES = r"""
+- name: Deploy Gitea and its database, the password injected at deploy time
+  colab.cluster.compose_stack:
+    project_name: gitea
+    project_dir: /srv/gitea
+    definition:
+      services:
+        db:
+          image: postgres:17
+          environment:
+            POSTGRES_PASSWORD: ${GITEA_DB_PASSWORD}
+          volumes: [db:/var/lib/postgresql/data]
+          healthcheck:
+            test: [CMD, pg_isready, -U, postgres]
+        gitea:
+          image: gitea/gitea:1.24
+          depends_on: [db]
+          ports: ["3000:3000"]
+      volumes:
+        db: {}
+    env:
+      GITEA_DB_PASSWORD: "{{ lookup('colab.cluster.infisical', 'GITEA_DB_PASSWORD') }}"
+    wait: true
+
+- name: Deploy Caddy from a templated file; reload when the Caddyfile changes
+  colab.cluster.compose_stack:
+    project_name: caddy
+    project_dir: /srv/caddy
+    src: caddy-compose.yml.j2
+    watch_files:
+      - /srv/caddy/Caddyfile
+
+- name: Predict what would change
+  colab.cluster.compose_stack:
+    project_name: gitea
+    files: [/srv/gitea/compose.yaml]
+  check_mode: true
+  diff: true
+
+- name: Stop only the web service
+  colab.cluster.compose_stack:
+    project_name: gitea
+    files: [/srv/gitea/compose.yaml]
+    services: [gitea]
+    state: stopped
+
+- name: Remove the stack and its volumes
+  colab.cluster.compose_stack:
+    project_name: gitea
+    state: absent
+    remove_volumes: true
+"""
+
+RETURN = r"""
+services:
+  description: Per selected service, the planned (check mode) or taken actions and the resulting state.
+  returned: always
+  type: dict
+  sample:
+    db:
+      actions: []
+      state: running
+      health: healthy
+      image_id: sha256:163fe5e182e3c5ccca61c73699218cfd5337f199fd377dd378fce8ea742dfed9
+      config_hash: 0841bf43716be781d93d418e77c0f82b21c249c76fabd3f25675140bc1c02383
+      containers: [036bf5e1e493]
+    gitea:
+      actions: [recreate]
+      state: running
+      health: null
+      image_id: sha256:5e3cbe8e3f3b1c0a8a5a1a6c1b2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d
+      config_hash: 3f1c2a0d4e5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d
+      containers: [8a1b2c3d4e5f]
+actions:
+  description: The planned or taken actions, as C(service action) strings, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [gitea recreate]
+orphans:
+  description: Services that have containers but are no longer in the definition.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+config_hash:
+  description: A sha256 over the sorted per-service config hashes, a fingerprint of the whole project.
+  returned: when the project has a definition
+  type: str
+  sample: 9b4e0f6c2a7d1e3b5c8f0a2d4e6b8c0e2f4a6c8e0b2d4f6a8c0e2b4d6f8a0c2e
+commands:
+  description: The mutating C(docker compose) commands run (or that would run in check mode), without environment.
+  returned: always
+  type: list
+  elements: list
+  sample: [[docker, compose, -p, gitea, up, -d, --no-deps, gitea]]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.colab.cluster.plugins.module_utils._compose import (
+    ComposeError,
+    ComposeStack,
+)
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            project_name=dict(type="str", required=True),
+            project_dir=dict(type="path"),
+            definition=dict(type="dict"),
+            src=dict(type="path"),
+            files=dict(type="list", elements="path"),
+            env=dict(type="dict", default={}, no_log=True),
+            env_files=dict(type="list", elements="path", default=[]),
+            profiles=dict(type="list", elements="str", default=[]),
+            services=dict(type="list", elements="str", default=[]),
+            state=dict(type="str", default="present", choices=["present", "stopped", "restarted", "absent"]),
+            pull=dict(type="str", default="policy", choices=["always", "missing", "never", "policy"]),
+            recreate=dict(type="str", default="auto", choices=["auto", "always", "never"]),
+            remove_orphans=dict(type="bool", default=False),
+            remove_volumes=dict(type="bool", default=False),
+            remove_images=dict(type="str", choices=["all", "local"]),
+            wait=dict(type="bool", default=False),
+            wait_timeout=dict(type="int", default=120),
+            timeout=dict(type="int", default=120),
+            docker_host=dict(type="str"),
+            watch_files=dict(type="list", elements="path", default=[]),
+        ),
+        mutually_exclusive=[("definition", "src", "files")],
+        required_by={"definition": "project_dir", "src": "project_dir"},
+        required_if=[
+            ("state", "present", ("definition", "src", "files"), True),
+            ("state", "restarted", ("definition", "src", "files"), True),
+            ("state", "stopped", ("definition", "src", "files"), True),
+        ],
+        supports_check_mode=True,
+    )
+    if module.params["src"] is not None:
+        module.fail_json(msg="src must be templated by the colab.cluster.compose_stack action plugin; "
+                             "it reached the module directly")
+    try:
+        result = ComposeStack(module).apply()
+    except ComposeError as exc:
+        module.fail_json(msg=str(exc), **exc.details)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
