@@ -1,0 +1,61 @@
+"""Helpers shared by the samba_mount and samba_user unit tests.
+
+``run_module`` drives a module's ``main()`` the way ansible does (arguments through
+``patch_module_args``, result as the JSON the module prints) and records every command
+the module asked ``run_command`` for, answering from a table of recorded outputs.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+
+class CommandTable:
+    """A run_command double: answers (rc, out, err) by the first matching argv prefix."""
+
+    def __init__(self, answers=None):
+        self.answers = list(answers or [])
+        self.calls = []
+
+    def add(self, match, rc=0, out="", err=""):
+        self.answers.append((match, (rc, out, err)))
+
+    def __call__(self, module, args, data=None, **_kwargs):
+        argv = list(args)
+        self.calls.append({"argv": argv, "data": data})
+        # strip the timeout(1) prefix the modules put in front of everything
+        core = argv[4:] if argv[:1] == ["timeout"] else argv
+        for match, answer in self.answers:
+            if callable(match):
+                if match(core):
+                    return answer
+            elif core[:len(match)] == list(match):
+                return answer
+        raise AssertionError("unexpected command: %r" % (argv,))
+
+    def argvs(self):
+        return [c["argv"] for c in self.calls]
+
+
+def run_module(main, args, monkeypatch, capsys, commands=None, check_mode=False, diff=False):
+    table = commands if commands is not None else CommandTable()
+
+    def fake_run_command(self, args, **kwargs):
+        return table(self, args, **kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", fake_run_command)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
+                        lambda self, name, required=False, opt_dirs=None: "/usr/bin/" + name)
+    full = dict(args)
+    full["_ansible_check_mode"] = check_mode
+    full["_ansible_diff"] = diff
+    with patch_module_args(full):
+        with pytest.raises(SystemExit):
+            main()
+    out = capsys.readouterr().out
+    result = json.loads(out)
+    return result, table
