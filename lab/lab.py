@@ -17,6 +17,7 @@ ends the run with a one-line reason and a non-zero exit.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -55,7 +56,12 @@ NOT_IN_LAB = {
 SYSTEMD_FLAGS = [
     "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--cap-add", "NET_RAW",
     "--cap-add", "MKNOD",
+    # The nested engine execs into containers whose PID 1 is not root (health checks).
+    "--cap-add", "SYS_PTRACE",
     "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    # The nested engine (Docker 26) disables IPv6 on its containers' interfaces through
+    # /proc/sys, which Docker mounts read-only unless told otherwise.
+    "--security-opt", "systempaths=unconfined",
     "--cgroupns=host", "--stop-signal", "SIGRTMIN+3",
     "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
     "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
@@ -292,9 +298,24 @@ def wait_systemd(name, timeout=120):
     raise LabError(f"{name}: systemd did not finish booting within {timeout}s (state {state!r})")
 
 
+def node_spec(host, spec):
+    """A digest of how a node is made: a node made differently is made again."""
+    text = json.dumps([BASE_IMAGE, NETWORK, spec, SYSTEMD_FLAGS, host], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def ensure_node(host, spec):
     name = f"colab-lab-{host}"
     state = container_state(name)
+    want = node_spec(host, spec)
+    if state:
+        have = subprocess.run(["docker", "inspect", "-f", '{{index .Config.Labels "colab.lab.spec"}}',
+                               name], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              text=True, check=False).stdout.strip()
+        if have != want:
+            log(f"node {host} was made with other settings: making it again")
+            run(["docker", "rm", "-f", "-v", name])
+            state = ""
     if state == "running":
         log(f"node {host} running ({name})")
     elif state:
@@ -303,6 +324,7 @@ def ensure_node(host, spec):
     else:
         run(["docker", "run", "-d", "--name", name, "--hostname", host,
              "--network", NETWORK, "--ip", spec["ip"], "--label", "colab.lab=1",
+             "--label", f"colab.lab.spec={want}",
              *SYSTEMD_FLAGS,
              "-v", f"colab-lab-{host}-docker:/var/lib/docker",
              BASE_IMAGE])
@@ -330,6 +352,7 @@ def up(_args):
         _secret_store().ensure()
     except (OSError, RuntimeError) as exc:
         raise LabError(f"secret store: {exc}") from exc
+    run([sys.executable, os.path.join(HERE, "images.py")], capture=False, timeout=1800)
 
 
 def down(_args):

@@ -702,7 +702,11 @@ class ComposeStack:
         before = self._read_before()
 
         # mutating commands
-        up_flags = ["up", "-d", "--no-deps", "--remove-orphans"] if p["remove_orphans"] else ["up", "-d", "--no-deps"]
+        # No --no-deps: Compose 2.26 (Debian 13's) hashes a service started with --no-deps
+        # without its depends_on, so its config-hash label would never match
+        # `config --hash` and the service would be recreated on every run. Dependencies
+        # that already match are left alone by `up` anyway.
+        up_flags = ["up", "-d", "--remove-orphans"] if p["remove_orphans"] else ["up", "-d"]
         if p["pull"] in ("missing", "never"):
             up_flags += ["--pull", p["pull"]]
         if p["recreate"] == "always":

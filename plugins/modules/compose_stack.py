@@ -19,7 +19,7 @@ description:
     C(com.docker.compose.image) labels, state and health. The engine is read with three
     read-only Engine API requests over the local unix socket (the C(docker) CLI is used instead
     for C(tcp://), C(ssh://) or a docker context), in parallel with Compose. It then runs
-    C(docker compose up -d --no-deps) only for the services whose hash, image id, state or
+    C(docker compose up -d) only for the services whose hash, image id, state or
     replica count differ. When nothing differs no mutating command runs at all."
   - Check mode is predicted from that comparison, with no side effect. C(up --dry-run) is
     never used (Compose's dry run has performed real container swaps, see docker/compose#14029).
@@ -306,7 +306,7 @@ commands:
   returned: always
   type: list
   elements: list
-  sample: [[docker, compose, -p, gitea, up, -d, --no-deps, gitea]]
+  sample: [[docker, compose, -p, gitea, up, -d, gitea]]
 """
 
 from ansible.module_utils.basic import AnsibleModule

@@ -266,7 +266,7 @@ def test_driver_runs_up_only_for_the_differing_service(tmp_path, cli):
     result = c.ComposeStack(FakeModule(tmp_path, files=[str(compose)])).apply()
     assert result["changed"] and result["actions"] == ["side recreate"]
     ups = _mutating(cli)
-    assert len(ups) == 1 and ups[0][-4:] == ["up", "-d", "--no-deps", "side"]
+    assert len(ups) == 1 and ups[0][-3:] == ["up", "-d", "side"]
     for call in cli.calls:
         assert "fixture-secret-value" not in " ".join(call.args), "a secret reached argv"
         assert call.env["CST_SECRET"] == "fixture-secret-value", "the secret is passed in the environment"

@@ -1,0 +1,237 @@
+"""The services layer on the converged lab: Gitea + real PostgreSQL, Caddy, Pi-hole records, mcp.
+
+What is real here: the nested Docker engine and Compose V2 on the lab node, the
+colab.cluster.compose_stack deploy, the networks and bind-mounted data, the health checks,
+the secret injection through the infisical_secret lookup (served by the lab's secret
+store), PostgreSQL 17 from Debian (colab/postgres:17), Debian's Caddy and `caddy validate`.
+What is not: Gitea itself is colab/gitea-standin:2 (lab/images/gitea-standin, a documented
+stand-in answering /api/healthz in Gitea's format); Pi-hole, Ollama and Open WebUI have no
+image here, so their definitions/records are rendered and checked, not run.
+Every request goes to the lab's own containers or to loopback inside a lab node.
+"""
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+import tomllib
+
+import pytest
+
+from tests.helpers import ROOT, ansible_env, run_logged, tail, tool
+
+pytestmark = pytest.mark.lab
+
+COOP = "cooperator"
+PROJECT_DIR = "/media/crtr/fortress/docker/gitea"
+BACKUP_DIR = "/media/crtr/fortress/backup/gitea"
+GITEA_FQDN = "git.lab.colab.test"
+
+
+def node_docker(lab, host, *args, timeout=60):
+    return lab.exec(host, "docker", *args, timeout=timeout)
+
+
+def service_container(lab, service):
+    res = node_docker(lab, COOP, "ps", "-q", "--filter", "label=com.docker.compose.project=gitea",
+                      "--filter", f"label=com.docker.compose.service={service}")
+    ids = res.stdout.split()
+    assert len(ids) == 1, f"expected one {service} container, got {res.stdout!r} {res.stderr!r}"
+    return ids[0]
+
+
+def inspect(lab, cid):
+    res = node_docker(lab, COOP, "inspect", cid)
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)[0]
+
+
+def env_of(info):
+    return dict(item.split("=", 1) for item in info["Config"]["Env"])
+
+
+def playbook(args, log_name):
+    rc, text = run_logged([tool("ansible-playbook"), "-i", "inventory/lab", "site.yml", *args],
+                          log_name, timeout=900, env=ansible_env())
+    return rc, text
+
+
+def test_gitea_and_postgres_run_healthy(converged_lab):
+    for service in ("gitea", "gitea-db"):
+        info = inspect(converged_lab, service_container(converged_lab, service))
+        assert info["State"]["Status"] == "running", service
+        assert info["State"]["Health"]["Status"] == "healthy", (service, info["State"]["Health"])
+
+
+def test_postgres_is_the_real_postgresql(converged_lab):
+    cid = service_container(converged_lab, "gitea-db")
+    res = node_docker(converged_lab, COOP, "exec", cid, "psql", "-U", "gitea", "-d", "gitea",
+                      "-tAc", "SELECT version()")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.startswith("PostgreSQL 17"), res.stdout
+    # the stand-in logged in with the injected password and created its table
+    res = node_docker(converged_lab, COOP, "exec", cid, "psql", "-U", "gitea", "-d", "gitea",
+                      "-tAc", "SELECT name FROM standin_user WHERE is_admin")
+    assert res.stdout.split() == ["colab-admin"], res.stdout + res.stderr
+
+
+def test_gitea_is_configured_from_the_environment(converged_lab):
+    info = inspect(converged_lab, service_container(converged_lab, "gitea"))
+    env = env_of(info)
+    assert env["GITEA__database__DB_TYPE"] == "postgres"
+    assert env["GITEA__database__HOST"] == "gitea-db:5432"
+    assert env["GITEA__security__INSTALL_LOCK"] == "true"
+    assert env["GITEA__service__DISABLE_REGISTRATION"] == "true"
+    assert env["GITEA__server__DOMAIN"] == GITEA_FQDN
+    assert env["GITEA__server__SSH_PORT"] == "2222"
+    ports = info["HostConfig"]["PortBindings"]
+    assert ports["3000/tcp"][0]["HostPort"] == "3300"
+    assert ports["2222/tcp"][0]["HostPort"] == "2222"
+    assert set(info["NetworkSettings"]["Networks"]) == {"gitea_gitea-internal", "cluster-local"}
+    mounts = {m["Destination"]: m["Source"] for m in info["Mounts"]}
+    assert mounts["/var/lib/gitea"] == "/media/crtr/fortress/data/gitea"
+
+
+def test_secrets_are_injected_but_not_on_disk(converged_lab):
+    env = env_of(inspect(converged_lab, service_container(converged_lab, "gitea")))
+    secrets = [env["GITEA__database__PASSWD"], env["GITEA__security__SECRET_KEY"]]
+    assert all(len(s) >= 8 for s in secrets), "the injected secrets are empty"
+    compose = converged_lab.exec(COOP, "cat", f"{PROJECT_DIR}/compose.yaml").stdout
+    assert "${GITEA_DB_PASSWORD}" in compose and "${GITEA_SECRET_KEY}" in compose
+    for secret in secrets:
+        res = converged_lab.exec(COOP, "grep", "-rlF", secret, PROJECT_DIR)
+        assert res.returncode == 1, f"a secret value is on disk in {res.stdout}"
+
+
+def test_healthz_answers_through_caddy_from_the_ssot(converged_lab):
+    res = converged_lab.exec(COOP, "curl", "-sS", "-k", "--max-time", "10", "-w", "\n%{http_code}",
+                             "--resolve", f"{GITEA_FQDN}:443:127.0.0.1",
+                             f"https://{GITEA_FQDN}/api/healthz")
+    body, _sep, code = res.stdout.rpartition("\n")
+    assert code == "200", res.stdout + res.stderr
+    data = json.loads(body)
+    assert data["status"] == "pass"
+    assert data["checks"]["database:ping"][0]["status"] == "pass"
+
+
+def test_caddy_config_validates(converged_lab):
+    res = converged_lab.exec(COOP, "caddy", "validate", "--adapter", "caddyfile",
+                             "--config", "/etc/caddy/Caddyfile")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"{GITEA_FQDN} {{" in converged_lab.exec(COOP, "cat", "/etc/caddy/Caddyfile").stdout
+
+
+def test_pihole_records_rendered_from_the_ssot(converged_lab):
+    records = converged_lab.exec(COOP, "cat", "/srv/colab/pihole/local-dns.list").stdout
+    lines = [ln.split() for ln in records.splitlines() if ln and not ln.startswith("#")]
+    assert lines == [["172.31.254.10", GITEA_FQDN]]
+    with open(os.path.join(ROOT, ".lab", "ssot", "domains.yml"), encoding="utf-8") as fh:
+        assert f"fqdn: {GITEA_FQDN}" in fh.read()
+
+
+def test_production_ssot_renders_a_valid_caddyfile(converged_lab, tmp_path):
+    """The repository's SSOT (production names) through the edge role, into scratch paths."""
+    play = tmp_path / "edge-production-ssot.yml"
+    play.write_text(textwrap.dedent(f"""\
+        - hosts: cooperator
+          gather_facts: false
+          tasks:
+            - ansible.builtin.include_role:
+                name: colab.cluster.edge
+              vars:
+                edge_domains_file: {ROOT}/ssot/state/domains.yml
+                edge_caddy_local_certs: false
+                edge_caddy_email: admin@ism.la
+                edge_caddy_config_path: /tmp/colab-test-Caddyfile
+                edge_pihole_project_dir: /tmp/colab-test-pihole
+                edge_pihole_deploy: false
+        """))
+    rc, text = run_logged([tool("ansible-playbook"), "-i", "inventory/lab", str(play)],
+                          "lab-services-production-ssot.log", timeout=600)
+    assert rc == 0, tail(text)
+    caddyfile = converged_lab.exec(COOP, "cat", "/tmp/colab-test-Caddyfile").stdout
+    assert "git.ism.la {" in caddyfile and "reverse_proxy localhost:3300" in caddyfile
+    assert "tls internal" not in caddyfile  # external_dns: true -> ACME in production
+    records = converged_lab.exec(COOP, "cat", "/tmp/colab-test-pihole/local-dns.list").stdout
+    assert "192.168.254.10 git.ism.la" in records
+    converged_lab.exec(COOP, "rm", "-rf", "/tmp/colab-test-Caddyfile", "/tmp/colab-test-pihole")
+
+
+def test_mcp_definition_checked_by_compose_and_gpu_only_on_request(converged_lab):
+    res = converged_lab.exec("director", "docker", "compose", "-f", "/srv/colab/mcp/compose.preview.yaml",
+                             "config", "--format", "json")
+    assert res.returncode == 0, res.stderr
+    cfg = json.loads(res.stdout)
+    assert cfg["services"]["open-webui"]["environment"]["OLLAMA_BASE_URL"] == "http://ollama:11434"
+    assert "deploy" not in cfg["services"]["ollama"]
+    assert cfg["networks"]["default"]["name"] == "cluster-local"
+    rc, text = playbook(["--limit", "director", "--tags", "mcp", "--check", "--diff",
+                         "-e", "mcp_gpu=true"], "lab-services-mcp-gpu.log")
+    assert rc == 0, tail(text)
+    assert "driver: nvidia" in text and "capabilities:" in text
+
+
+def test_backup_runs_before_an_image_version_changes(converged_lab):
+    """Retag the stand-in, deploy the 'new version', expect pg_dump + gitea dump first."""
+    assert node_docker(converged_lab, COOP, "tag", "colab/gitea-standin:2",
+                       "colab/gitea-standin:2-next").returncode == 0
+    try:
+        before = set(converged_lab.exec(COOP, "ls", BACKUP_DIR).stdout.split())
+        rc, text = playbook(["--limit", COOP, "--tags", "gitea", "-e", "gitea_image_tag=2-next"],
+                            "lab-services-upgrade.log")
+        assert rc == 0, tail(text)
+        new = set(converged_lab.exec(COOP, "ls", BACKUP_DIR).stdout.split()) - before
+        assert any(n.endswith("-db.dump") for n in new), new
+        assert any(n.endswith("-gitea-dump.zip") for n in new), new
+        dump = [n for n in new if n.endswith("-db.dump")][0]
+        res = converged_lab.exec(COOP, "sh", "-c", f"head -c 5 {BACKUP_DIR}/{dump}; stat -c %a {BACKUP_DIR}/{dump}")
+        assert res.stdout.startswith("PGDMP") and res.stdout.strip().endswith("600"), res.stdout
+    finally:
+        rc, text = playbook(["--limit", COOP, "--tags", "gitea"], "lab-services-downgrade.log")
+        node_docker(converged_lab, COOP, "rmi", "colab/gitea-standin:2-next")
+    assert rc == 0, tail(text)
+    assert inspect(converged_lab, service_container(converged_lab, "gitea"))["Config"]["Image"] == \
+        "colab/gitea-standin:2"
+
+
+def test_chezmoi_export_on_request(converged_lab, tmp_path):
+    src = tmp_path / "chezmoi"
+    rc, text = playbook(["--limit", COOP, "--tags", "chezmoi_export", "-e", "chezmoi_export_enabled=true",
+                         "-e", f"chezmoi_export_source_dir={src}"], "lab-services-chezmoi.log")
+    assert rc == 0, tail(text)
+    compose = (src / "dot_config/docker/compose/gitea.yml").read_text()
+    assert "${GITEA_DB_PASSWORD}" in compose
+    env = env_of(inspect(converged_lab, service_container(converged_lab, "gitea")))
+    assert env["GITEA__database__PASSWD"] not in compose
+    mise = tomllib.loads((src / "dot_config/mise/config.toml").read_text())
+    assert mise["tools"]["docker-compose"] == "2.40.3"
+    assert mise["tasks"]["deploy:gitea"]["run"] == "ansible-playbook site.yml --limit cooperator --tags gitea"
+
+
+def test_bad_input_fails_early_naming_the_field(converged_lab, tmp_path):
+    """A missing secret and a bad SSOT entry stop the roles before anything changes."""
+    rc, text = playbook(["--limit", COOP, "--tags", "gitea", "-e",
+                         json.dumps({"gitea_secrets": {"GITEA_DB_PASSWORD": "only-this-one"}})],
+                        "lab-services-missing-secret.log")
+    assert rc != 0
+    flat = " ".join(text.split())
+    assert "gitea_secrets lacks GITEA_SECRET_KEY, GITEA_ADMIN_PASSWORD" in flat, tail(text)
+    assert "only-this-one" not in text
+    play = tmp_path / "edge-bad-ssot.yml"
+    play.write_text(textwrap.dedent("""\
+        - hosts: cooperator
+          gather_facts: false
+          tasks:
+            - ansible.builtin.include_role:
+                name: colab.cluster.edge
+              vars:
+                edge_domains_file: ""
+                edge_domains:
+                  - {fqdn: Bad_Name.example, service: x, backend: "localhost:1", type: standard}
+        """))
+    rc, text = run_logged([tool("ansible-playbook"), "-i", "inventory/lab", str(play)],
+                          "lab-services-bad-ssot.log", timeout=300)
+    assert rc != 0
+    flat = " ".join(text.split())
+    assert "domain SSOT entry Bad_Name.example is invalid" in flat, tail(text)
+    assert "changed=0" in flat
