@@ -298,9 +298,23 @@ def wait_systemd(name, timeout=120):
     raise LabError(f"{name}: systemd did not finish booting within {timeout}s (state {state!r})")
 
 
+def lab_id():
+    """This lab's identity, kept in .lab/ beside the state the nodes were converged with
+    (the lab secret store's values, the image archives). Nodes carry it as a label: when
+    .lab/ was made anew (another checkout, a cleaned tree), nodes holding data made from
+    other secrets would no longer match it, so they are made again instead."""
+    path = os.path.join(STATE_DIR, "id")
+    if not os.path.exists(path):
+        os.makedirs(STATE_DIR, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(os.urandom(8).hex() + "\n")
+    with open(path, encoding="utf-8") as fh:
+        return fh.read().strip()
+
+
 def node_spec(host, spec):
     """A digest of how a node is made: a node made differently is made again."""
-    text = json.dumps([BASE_IMAGE, NETWORK, spec, SYSTEMD_FLAGS, host], sort_keys=True)
+    text = json.dumps([BASE_IMAGE, NETWORK, spec, SYSTEMD_FLAGS, host, lab_id()], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -313,8 +327,11 @@ def ensure_node(host, spec):
                                name], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               text=True, check=False).stdout.strip()
         if have != want:
-            log(f"node {host} was made with other settings: making it again")
+            log(f"node {host} was made with other settings or for another lab state: "
+                "making it again")
             run(["docker", "rm", "-f", "-v", name])
+            subprocess.run(["docker", "volume", "rm", "-f", f"colab-lab-{host}-docker"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
             state = ""
     if state == "running":
         log(f"node {host} running ({name})")

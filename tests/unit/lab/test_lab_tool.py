@@ -60,3 +60,13 @@ def test_summary_reads_the_recorded_run(monkeypatch, tmp_path, capsys):
     assert "-> gitea: http://172.31.254.10:3300" in out
     assert "terminator   not in the lab" in out
     assert "changed=0 failed=0" in out
+
+
+def test_node_spec_follows_the_lab_state(monkeypatch, tmp_path):
+    """Nodes are tied to .lab/: a new lab state (new secrets) means new nodes."""
+    monkeypatch.setattr(lab, "STATE_DIR", str(tmp_path / "one"))
+    first = lab.node_spec("cooperator", {"ip": "172.31.254.10"})
+    assert first == lab.node_spec("cooperator", {"ip": "172.31.254.10"})
+    assert first != lab.node_spec("director", {"ip": "172.31.254.30"})
+    monkeypatch.setattr(lab, "STATE_DIR", str(tmp_path / "two"))
+    assert first != lab.node_spec("cooperator", {"ip": "172.31.254.10"})
