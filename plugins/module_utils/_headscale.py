@@ -610,6 +610,16 @@ def bounded_argv(module, argv, timeout):
     return list(argv)
 
 
+# The options every headscale_* module takes to find and run the CLI (documented once, in
+# the colab.cluster.headscale doc fragment).
+CLI_ARGUMENT_SPEC = dict(
+    binary=dict(type="str", default="headscale"),
+    config_path=dict(type="path"),
+    version=dict(type="str"),
+    timeout=dict(type="int", default=30),
+)
+
+
 class HeadscaleCLI:
     """Runs the headscale CLI (``-o json``) through ``module.run_command``, bounded in time.
 
@@ -623,6 +633,15 @@ class HeadscaleCLI:
         self.config_path = config_path
         self.timeout = timeout
         self._caps = Capabilities(version) if version else None
+
+    @classmethod
+    def from_module(cls, module):
+        """The CLI as a module's CLI_ARGUMENT_SPEC options describe it."""
+        params = module.params
+        binary = params["binary"]
+        if "/" not in binary:
+            binary = module.get_bin_path(binary, required=True)
+        return cls(module, binary, params["config_path"], params["timeout"], params["version"])
 
     def run(self, argv, what, check=True):
         env = {"HEADSCALE_CLI_TIMEOUT": f"{int(self.timeout)}s"}

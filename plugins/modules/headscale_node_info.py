@@ -19,6 +19,8 @@ author:
   - colab.cluster developers (@colab)
 requirements:
   - The C(headscale) CLI on the target, able to reach the server.
+extends_documentation_fragment:
+  - colab.cluster.headscale
 attributes:
   check_mode:
     support: full
@@ -36,20 +38,6 @@ options:
   user:
     description: Only nodes of this user.
     type: str
-  binary:
-    description: The headscale CLI (a name looked up on C(PATH), or a path).
-    type: str
-    default: headscale
-  config_path:
-    description: The server's configuration file (C(headscale --config)).
-    type: path
-  version:
-    description: The headscale version (C(0.26.1)); read from C(headscale version) when unset.
-    type: str
-  timeout:
-    description: Seconds each CLI call may take.
-    type: int
-    default: 30
 """
 
 EXAMPLES = r"""
@@ -92,6 +80,7 @@ version:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.colab.cluster.plugins.module_utils._headscale import (
+    CLI_ARGUMENT_SPEC,
     HeadscaleCLI,
     HeadscaleError,
     version_string,
@@ -101,12 +90,9 @@ from ansible_collections.colab.cluster.plugins.module_utils._headscale import (
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            **CLI_ARGUMENT_SPEC,
             name=dict(type="str"),
             user=dict(type="str"),
-            binary=dict(type="str", default="headscale"),
-            config_path=dict(type="path"),
-            version=dict(type="str"),
-            timeout=dict(type="int", default=30),
         ),
         supports_check_mode=True,
     )
@@ -114,10 +100,7 @@ def main():
     try:
         if params["timeout"] <= 0:
             raise HeadscaleError("timeout: must be a positive number of seconds")
-        binary = params["binary"]
-        if "/" not in binary:
-            binary = module.get_bin_path(binary, required=True)
-        cli = HeadscaleCLI(module, binary, params["config_path"], params["timeout"], params["version"])
+        cli = HeadscaleCLI.from_module(module)
         caps = cli.caps
         nodes = cli.nodes()
     except HeadscaleError as exc:

@@ -25,6 +25,8 @@ author:
   - colab.cluster developers (@colab)
 requirements:
   - The C(headscale) CLI on the target, able to reach the server.
+extends_documentation_fragment:
+  - colab.cluster.headscale
 attributes:
   check_mode:
     support: full
@@ -64,20 +66,6 @@ options:
     description: Whether nodes registered with the key are removed when they go offline.
     type: bool
     default: false
-  binary:
-    description: The headscale CLI (a name looked up on C(PATH), or a path).
-    type: str
-    default: headscale
-  config_path:
-    description: The server's configuration file (C(headscale --config)).
-    type: path
-  version:
-    description: The headscale version (C(0.26.1)); read from C(headscale version) when unset.
-    type: str
-  timeout:
-    description: Seconds each CLI call may take.
-    type: int
-    default: 30
 notes:
   - The returned RV(key) is a secret. It is not in argv of anything this module runs, and the
     module never logs it, but Ansible prints module results unless the task has C(no_log).
@@ -131,6 +119,7 @@ version:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.colab.cluster.plugins.module_utils._headscale import (
+    CLI_ARGUMENT_SPEC,
     HeadscaleCLI,
     HeadscaleError,
     check_duration,
@@ -148,10 +137,7 @@ class PreAuthKey:
     def __init__(self, module):
         self.module = module
         params = module.params
-        binary = params["binary"]
-        if "/" not in binary:
-            binary = module.get_bin_path(binary, required=True)
-        self.cli = HeadscaleCLI(module, binary, params["config_path"], params["timeout"], params["version"])
+        self.cli = HeadscaleCLI.from_module(module)
         self.params = params
 
     def run(self):
@@ -199,16 +185,13 @@ class PreAuthKey:
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            **CLI_ARGUMENT_SPEC,
             node=dict(type="str", required=True),
             user=dict(type="str"),
             tags=dict(type="list", elements="str", default=[]),
             expiration=dict(type="str", default="1h"),
             reusable=dict(type="bool", default=False),
             ephemeral=dict(type="bool", default=False),
-            binary=dict(type="str", default="headscale"),
-            config_path=dict(type="path"),
-            version=dict(type="str"),
-            timeout=dict(type="int", default=30),
         ),
         supports_check_mode=True,
     )

@@ -25,6 +25,8 @@ author:
 requirements:
   - The C(headscale) CLI on the target, able to reach the server (the local unix socket on
     the headscale host).
+extends_documentation_fragment:
+  - colab.cluster.headscale
 attributes:
   check_mode:
     support: full
@@ -45,21 +47,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  binary:
-    description: The headscale CLI (a name looked up on C(PATH), or a path).
-    type: str
-    default: headscale
-  config_path:
-    description: The server's configuration file (C(headscale --config)); the CLI's default search path when unset.
-    type: path
-  version:
-    description:
-      - The headscale version (C(0.26.1)); read from C(headscale version) when unset.
-    type: str
-  timeout:
-    description: Seconds each CLI call may take.
-    type: int
-    default: 30
 """
 
 EXAMPLES = r"""
@@ -89,6 +76,7 @@ version:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.colab.cluster.plugins.module_utils._headscale import (
+    CLI_ARGUMENT_SPEC,
     HeadscaleCLI,
     HeadscaleError,
     find_user,
@@ -103,10 +91,7 @@ class HeadscaleUser:
     def __init__(self, module):
         self.module = module
         params = module.params
-        binary = params["binary"]
-        if "/" not in binary:
-            binary = module.get_bin_path(binary, required=True)
-        self.cli = HeadscaleCLI(module, binary, params["config_path"], params["timeout"], params["version"])
+        self.cli = HeadscaleCLI.from_module(module)
         self.name = params["name"]
 
     def run(self):
@@ -140,12 +125,9 @@ def _short(user):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            **CLI_ARGUMENT_SPEC,
             name=dict(type="str", required=True),
             state=dict(type="str", default="present", choices=["present", "absent"]),
-            binary=dict(type="str", default="headscale"),
-            config_path=dict(type="path"),
-            version=dict(type="str"),
-            timeout=dict(type="int", default=30),
         ),
         supports_check_mode=True,
     )
