@@ -34,6 +34,18 @@ class TailscaleError(Exception):
     """The CLI answered something that cannot be planned from."""
 
 
+def _desired_flags(desired):
+    """(name, value) of every settable flag the task gives; advertised routes sorted and
+    without the exit-node default routes (EXIT_ROUTES)."""
+    for name in _SET_FLAGS:
+        value = desired.get(name)
+        if value is None:
+            continue
+        if name == "advertise_routes":
+            value = sorted(_routes(value) - set(EXIT_ROUTES))
+        yield name, value
+
+
 def load(text, what):
     if text is None or not str(text).strip():
         raise TailscaleError(f"tailscale printed nothing for {what}")
@@ -178,13 +190,8 @@ def plan(status, prefs, desired):
 
     before = current_prefs(prefs, status)
     wanted = {}
-    for name in _SET_FLAGS:
-        value = desired.get(name)
-        if value is None:
-            continue
-        if name == "advertise_routes":
-            value = sorted(_routes(value) - set(EXIT_ROUTES))
-        elif name == "exit_node":
+    for name, value in _desired_flags(desired):
+        if name == "exit_node":
             value = resolve_exit_node(status, value)
         wanted[name] = value
     changes = {name: (before[name], value) for name, value in wanted.items() if before[name] != value}
@@ -233,12 +240,7 @@ def up_argv(binary, desired, auth_key_file=None, timeout="60s"):
         argv.append(f"--advertise-tags={','.join(desired['tags'])}")
     if desired.get("force_reauth"):
         argv.append("--force-reauth")
-    for name in _SET_FLAGS:
-        value = desired.get(name)
-        if value is None:
-            continue
-        if name == "advertise_routes":
-            value = sorted(_routes(value) - set(EXIT_ROUTES))
+    for name, value in _desired_flags(desired):
         argv.append(flag(name, value))
     if desired.get("unattended"):
         argv.append("--unattended")
