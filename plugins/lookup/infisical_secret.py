@@ -25,7 +25,14 @@ description:
     win, a later import overrides an earlier one.
   - References (C(${KEY}), C(${env.KEY}), C(${env.folder.KEY})) are expanded by this plugin,
     reading referenced paths through the same cache, so that a reference that does not resolve
-    fails naming it (the server would silently substitute an empty string).
+    fails naming it (the server would silently substitute an empty string). Only the secrets
+    asked for (the terms, or the whole path with O(as_dict=true) and no terms) and what they
+    reference are expanded, so a broken secret elsewhere in the path does not fail the lookup.
+  - A value the server hides (the identity may list secrets but lacks the C(Read Value)
+    permission, so it answers C(secretValueHidden) and C(<hidden-by-infisical>)) is an error naming the key,
+    path, env and the missing permission, never returned as if it were the value.
+  - An access token the server refuses (401, 403 C(TokenError), 400 use limit) is replaced
+    by one fresh login and the request retried once.
   - Values are returned marked unsafe, so Jinja never templates them.
   - Errors never contain a secret value or the client secret.
 options:
@@ -39,59 +46,6 @@ options:
       - Return one dictionary (name to value) instead of one value per term.
     type: bool
     default: false
-  url:
-    description: Base URL of the Infisical server (without C(/api)).
-    type: str
-    default: https://app.infisical.com
-    env:
-      - name: COLAB_INFISICAL_URL
-      - name: INFISICAL_URL
-    ini:
-      - section: colab_infisical
-        key: url
-    vars:
-      - name: infisical_secret_url
-  auth_method:
-    description:
-      - V(universal_auth) logs in with a machine identity's O(client_id) and O(client_secret).
-      - V(token) uses an access token obtained elsewhere (O(token)).
-    type: str
-    default: universal_auth
-    choices: [universal_auth, token]
-    env:
-      - name: COLAB_INFISICAL_AUTH_METHOD
-    ini:
-      - section: colab_infisical
-        key: auth_method
-    vars:
-      - name: infisical_secret_auth_method
-  client_id:
-    description: Universal Auth client ID of the machine identity.
-    type: str
-    env:
-      - name: COLAB_INFISICAL_CLIENT_ID
-      - name: INFISICAL_UNIVERSAL_AUTH_CLIENT_ID
-    ini:
-      - section: colab_infisical
-        key: client_id
-    vars:
-      - name: infisical_secret_client_id
-  client_secret:
-    description: Universal Auth client secret of the machine identity. Never logged or shown in errors.
-    type: str
-    env:
-      - name: COLAB_INFISICAL_CLIENT_SECRET
-      - name: INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET
-    vars:
-      - name: infisical_secret_client_secret
-  token:
-    description: Access token, for O(auth_method=token).
-    type: str
-    env:
-      - name: COLAB_INFISICAL_TOKEN
-      - name: INFISICAL_TOKEN
-    vars:
-      - name: infisical_secret_token
   project_id:
     description: ID of the Infisical project (the seed's project C(keys)).
     type: str
@@ -106,6 +60,7 @@ options:
     description: Environment slug.
     type: str
     default: prod
+    aliases: [env_slug]
     env:
       - name: COLAB_INFISICAL_ENV
     ini:
@@ -121,6 +76,18 @@ options:
       - name: COLAB_INFISICAL_PATH
     vars:
       - name: infisical_secret_path
+  allow_empty:
+    description:
+      - Accept a path that holds no secret (O(as_dict=true) then returns C({})).
+      - By default an empty path is an error naming project, env and path, because the
+        server answers an empty list, not an error, for a folder or environment that does
+        not exist, so a mistyped path or env would otherwise deploy without its secrets.
+    type: bool
+    default: false
+    env:
+      - name: COLAB_INFISICAL_ALLOW_EMPTY
+    vars:
+      - name: infisical_secret_allow_empty
   recursive:
     description: Also read the secrets of sub-folders (the shallowest folder wins a name clash).
     type: bool
@@ -144,7 +111,13 @@ options:
     vars:
       - name: infisical_secret_include_imports
   expand_references:
-    description: Expand C(${...}) secret references; with V(false) the literal text is returned.
+    description:
+      - Expand secret references; with V(false) the literal text is returned.
+      - Only the server's reference syntax is a reference (C(${KEY}), C(${env.KEY}),
+        C(${env.folder.KEY}), letters, digits and C(-_.@) between the braces); any other
+        C(${...}), such as C(${HOME:-/root}) or a password's C(k9${Qz!x}p), is literal text.
+      - Cross-project references (C(${@project-slug.env.path.KEY})) are an error, since only the
+        server can resolve them (it holds the folder grant).
     type: bool
     default: true
     env:
@@ -155,7 +128,9 @@ options:
     vars:
       - name: infisical_secret_expand_references
   tags:
-    description: Only secrets carrying these tag slugs (the API's C(tagSlugs) filter).
+    description:
+      - Only secrets carrying these tag slugs (the API's C(tagSlugs) filter).
+      - Secrets they reference are resolved whatever their tags, as the server does.
     type: list
     elements: str
     default: []
@@ -166,39 +141,6 @@ options:
         key: tags
     vars:
       - name: infisical_secret_tags
-  validate_certs:
-    description: Verify the server's TLS certificate.
-    type: bool
-    default: true
-    env:
-      - name: COLAB_INFISICAL_VALIDATE_CERTS
-    ini:
-      - section: colab_infisical
-        key: validate_certs
-    vars:
-      - name: infisical_secret_validate_certs
-  ca_path:
-    description: CA bundle (PEM) to verify the server with, for a private CA.
-    type: path
-    env:
-      - name: COLAB_INFISICAL_CA_PATH
-    ini:
-      - section: colab_infisical
-        key: ca_path
-    vars:
-      - name: infisical_secret_ca_path
-  timeout:
-    description:
-      - Seconds each HTTP request may take. 429 and 5xx answers are retried 3 times with backoff.
-    type: float
-    default: 10
-    env:
-      - name: COLAB_INFISICAL_TIMEOUT
-    ini:
-      - section: colab_infisical
-        key: timeout
-    vars:
-      - name: infisical_secret_timeout
   cache_mode:
     description:
       - V(broker) shares one cache across the run's forked workers through the broker process
@@ -215,20 +157,27 @@ options:
         key: cache_mode
     vars:
       - name: infisical_secret_cache_mode
+extends_documentation_fragment:
+  - colab.cluster.infisical
 notes:
   - Options can be set on the task, in C(ansible.cfg) section C([colab_infisical]), with the
     environment variables listed, or with the inventory variables listed (C(infisical_secret_*)).
   - The broker relies on the controller being POSIX (as Ansible's controller is).
 seealso:
+  - name: The official infisical.vault collection
+    description: Its option names (C(universal_auth_client_id), C(env_slug)...) and environment variables are accepted too.
+    link: https://github.com/Infisical/ansible-collection
   - name: Infisical API reference
     description: The endpoints this plugin calls.
     link: https://infisical.com/docs/api-reference/overview/introduction
 """
 
 EXAMPLES = r"""
-- name: One secret
-  ansible.builtin.debug:
-    msg: "{{ lookup('colab.cluster.infisical_secret', 'GITEA_DB_PASSWORD', path='/gitea') }}"
+- name: One secret, straight into the module option that needs it
+  community.postgresql.postgresql_user:
+    name: gitea
+    password: "{{ lookup('colab.cluster.infisical_secret', 'GITEA_DB_PASSWORD', path='/gitea') }}"
+  no_log: true
 
 - name: Several secrets, one list request
   ansible.builtin.set_fact:
@@ -240,11 +189,23 @@ EXAMPLES = r"""
     project_name: gitea
     project_dir: /srv/gitea
     env: "{{ lookup('colab.cluster.infisical_secret', path='/gitea', as_dict=true) }}"
+  no_log: true
 
-- name: Literal references, only secrets tagged "deploy", with a token
+- name: Literal references, only secrets tagged "deploy", with a token from elsewhere
+  ansible.builtin.set_fact:
+    mcp_env: "{{ lookup('colab.cluster.infisical_secret', path='/mcp', as_dict=true, expand_references=false,
+                 tags=['deploy'], auth_method='token', token=my_token) }}"
+  no_log: true
+
+- name: OIDC login with the official collection's option names (a CI job's ID token)
+  ansible.builtin.set_fact:
+    ci_env: "{{ lookup('colab.cluster.infisical_secret', path='/ci', env_slug='dev', as_dict=true,
+                auth_method='oidc_auth', identity_id=ci_identity_id, jwt=ci_id_token) }}"
+  no_log: true
+
+- name: Check which keys a path holds, printing names only
   ansible.builtin.debug:
-    msg: "{{ lookup('colab.cluster.infisical_secret', path='/mcp', as_dict=true, expand_references=false,
-             tags=['deploy'], auth_method='token', token=my_token) }}"
+    msg: "{{ lookup('colab.cluster.infisical_secret', path='/gitea', as_dict=true) | list }}"
 """
 
 RETURN = r"""
@@ -287,12 +248,12 @@ def _in_worker():
 
 class LookupModule(LookupBase):
 
-    def _resolve(self, opts, cache_mode):
+    def _resolve(self, opts, cache_mode, keys):
         if cache_mode == "broker" and _in_worker():
             answer = broker_request(opts, os.getppid(),
-                                    timeout=opts["timeout"] * 8 + 30)
+                                    timeout=opts["timeout"] * 8 + 30, keys=keys)
         else:
-            answer = _RESOLVER.handle({"opts": opts})
+            answer = _RESOLVER.handle({"opts": opts, "keys": keys})
         if not answer.get("ok"):
             raise ERROR_KINDS.get(answer.get("kind"), InfisicalError)(answer.get("error"))
         return answer["secrets"]
@@ -320,14 +281,14 @@ class LookupModule(LookupBase):
         where = f"path {opts['path']} in env {opts['env']} of project {opts['project_id']}"
         display.vvv(f"infisical_secret: reading {where} from {opts['url']} ({cache_mode} cache)")
         try:
-            secrets = self._resolve(opts, cache_mode)
+            secrets = self._resolve(opts, cache_mode, terms or None)
         except (InfisicalError, OSError, ValueError) as exc:
             raise AnsibleLookupError(f"infisical_secret: {exc}") from None
         missing = [t for t in terms if t not in secrets]
         if missing:
             raise AnsibleLookupError(
                 f"infisical_secret: secret {', '.join(missing)} not found at {where}"
-                f" ({len(secrets)} secret(s) there{'' if opts['include_imports'] else ', imports excluded'})")
+                f"{'' if opts['include_imports'] else ' (imports excluded)'}")
         if as_dict:
             picked = {k: secrets[k] for k in terms} if terms else dict(secrets)
             return [wrap_var(picked)]

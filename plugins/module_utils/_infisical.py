@@ -6,21 +6,29 @@ Only the standard library and ansible.module_utils (open_url), so it also runs a
 controller-side cache broker (``python _infisical.py --serve ...``, see ``serve``) with the
 controller's interpreter, outside Ansible's collection loader.
 
-API contract (Infisical's published API reference, api-reference/endpoints):
+API contract (Infisical's backend, Infisical/infisical; tests/doubles/infisical/README.md
+cites file and commit for each point):
   POST /api/v1/auth/universal-auth/login  {clientId, clientSecret}
-       -> {accessToken, expiresIn, accessTokenMaxTTL, tokenType}
+  POST /api/v1/auth/oidc-auth/login       {identityId, jwt}
+       -> {accessToken, expiresIn, accessTokenMaxTTL, tokenType}; 401 "Invalid credentials"
   GET  /api/v4/secrets?projectId&environment&secretPath&recursive&include_imports
        &expandSecretReferences&viewSecretValue&tagSlugs  -> {secrets: [...], imports: [...]}
-  GET  /api/v4/secrets/{secretName}?projectId&environment&secretPath... -> {secret: {...}}
+       an empty 200 for a folder or environment that does not exist; a value the identity
+       may not read is "<hidden-by-infisical>" with secretValueHidden: true
+  A refused token: 401, 403 {"error": "TokenError"} (JWT expired or invalid), 400 (token
+  use limit, older servers). Errors: {reqId, statusCode, message, error}.
 Imports are merged the way the Infisical CLI merges them (Infisical/cli
 packages/util/secrets.go, InjectImportedSecret): the path's own secrets win, then the
-imports from the last to the first, so a later import overrides an earlier one.
+imports from the last to the first, so a later import overrides an earlier one. References
+are expanded here (not by the server, which substitutes "" for one that does not resolve).
 
 Nothing here writes to disk: tokens and values live in process memory only.
 """
 from __future__ import annotations
 
 import hashlib
+import http.client
+import ipaddress
 import json
 import os
 import re
@@ -29,26 +37,37 @@ import sys
 import threading
 import time
 from urllib.error import HTTPError, URLError
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import open_url
 
 DEFAULT_URL = "https://app.infisical.com"
-LOGIN_PATH = "/api/v1/auth/universal-auth/login"
+LOGIN_PATHS = {
+    "universal_auth": "/api/v1/auth/universal-auth/login",   # body {clientId, clientSecret}
+    "oidc": "/api/v1/auth/oidc-auth/login",                   # body {identityId, jwt}
+}
 LIST_PATH = "/api/v4/secrets"
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 MAX_RETRIES = 3
 MAX_BACKOFF = 8.0
-# Infisical's own server stops expanding after this depth (MAX_SECRET_REFERENCE_DEPTH).
+# Infisical's server stops expanding after this depth (MAX_SECRET_REFERENCE_DEPTH).
 MAX_REFERENCE_DEPTH = 10
-# ${KEY} (same env and path), ${env.KEY} (root of env), ${env.a.b.KEY} (path /a/b of env)
-REFERENCE_RE = re.compile(r"\$\{([^}]+)\}")
+# The server's own reference syntax (backend secret-reference-fns.ts INTERPOLATION_PATTERN_STRING,
+# \${([a-zA-Z0-9-_.@]+)}): ${KEY}, ${env.KEY}, ${env.a.b.KEY}, ${@project-slug.env.a.KEY}.
+# Anything else that merely looks like ${...} (${HOME:-/root}, k9${Qz!x}p) is literal text.
+REFERENCE_RE = re.compile(r"\$\{([a-zA-Z0-9_.@-]+)\}")
+# What the server puts in secretValue when the identity may list but not read a value
+# (backend secret-fns.ts INFISICAL_SECRET_VALUE_HIDDEN_MASK), with secretValueHidden: true.
+HIDDEN_MASK = "<hidden-by-infisical>"
+AUTH_ALIASES = {"token_auth": "token", "oidc_auth": "oidc"}  # infisical.vault's spellings
+AUTH_METHODS = ("universal_auth", "token", "oidc")
 
-CONNECTION_OPTIONS = ("url", "auth_method", "client_id", "client_secret", "token",
-                      "validate_certs", "ca_path", "timeout")
+CONNECTION_OPTIONS = ("url", "auth_method", "client_id", "client_secret", "token", "identity_id",
+                      "jwt", "validate_certs", "ca_path", "timeout", "allow_http")
 QUERY_OPTIONS = ("project_id", "env", "path", "recursive", "include_imports",
-                 "expand_references", "tags")
+                 "expand_references", "tags", "allow_empty")
+SECRET_OPTIONS = ("client_secret", "token", "jwt")
 
 
 class InfisicalError(Exception):
@@ -72,8 +91,13 @@ class InfisicalReferenceError(InfisicalError):
     kind = "reference"
 
 
+class InfisicalHiddenValueError(InfisicalError):
+    kind = "hidden"
+
+
 ERROR_KINDS = {cls.kind: cls for cls in (InfisicalError, InfisicalAuthError, InfisicalNotFoundError,
-                                         InfisicalConnectionError, InfisicalReferenceError)}
+                                         InfisicalConnectionError, InfisicalReferenceError,
+                                         InfisicalHiddenValueError)}
 
 
 # --- options -------------------------------------------------------------------------
@@ -93,23 +117,40 @@ def normalize_path(path):
     return path
 
 
+def _is_loopback(host):
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def validate_options(opts):
     """Fail early, naming the field. Returns the normalised copy."""
     opts = dict(opts)
     opts["url"] = str(opts.get("url") or DEFAULT_URL).rstrip("/")
-    if not re.match(r"^https?://[^/\s]+", opts["url"]):
+    parsed = urlsplit(opts["url"])
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise InfisicalError(f"url must be an http(s) URL, got {opts['url']!r}")
+    opts["allow_http"] = bool(opts.get("allow_http"))
+    if parsed.scheme == "http" and not _is_loopback(parsed.hostname) and not opts["allow_http"]:
+        raise InfisicalError(
+            f"url {opts['url']} is plain http to a host that is not this machine: the client secret "
+            "and the access token would cross the network in clear. Use https, or set "
+            "allow_http=true to accept that explicitly")
     method = opts.get("auth_method") or "universal_auth"
-    if method not in ("universal_auth", "token"):
-        raise InfisicalError(f"auth_method must be universal_auth or token, got {method!r}")
+    method = AUTH_ALIASES.get(method, method)
+    if method not in AUTH_METHODS:
+        raise InfisicalError(f"auth_method must be one of {', '.join(AUTH_METHODS)}, got {method!r}")
     opts["auth_method"] = method
-    if method == "universal_auth":
-        missing = [k for k in ("client_id", "client_secret") if not opts.get(k)]
-        if missing:
-            raise InfisicalError(f"auth_method=universal_auth needs {' and '.join(missing)} "
-                                 "(task option, environment variable or inventory variable)")
-    elif not opts.get("token"):
-        raise InfisicalError("auth_method=token needs token")
+    needs = {"universal_auth": ("client_id", "client_secret"), "token": ("token",),
+             "oidc": ("identity_id", "jwt")}[method]
+    missing = [k for k in needs if not opts.get(k)]
+    if missing:
+        raise InfisicalError(f"auth_method={method} needs {' and '.join(missing)} "
+                             "(task option, environment variable or inventory variable)")
     if not opts.get("project_id"):
         raise InfisicalError("project_id is required (the Infisical project's ID)")
     opts["env"] = str(opts.get("env") or "prod")
@@ -124,7 +165,7 @@ def validate_options(opts):
     if isinstance(tags, str):
         tags = [t for t in tags.split(",") if t]
     opts["tags"] = sorted(str(t).strip() for t in tags)
-    for flag, default in (("recursive", False), ("include_imports", True),
+    for flag, default in (("recursive", False), ("include_imports", True), ("allow_empty", False),
                           ("expand_references", True), ("validate_certs", True)):
         value = opts.get(flag)
         opts[flag] = default if value is None else bool(value)
@@ -132,24 +173,32 @@ def validate_options(opts):
 
 
 def identity_key(opts):
-    """Cache key of an identity: the URL, method, client id and a hash of the credential."""
+    """Cache key of an identity: the URL, method, ids and a hash of the credential."""
     material = "\0".join([opts["url"], opts["auth_method"], str(opts.get("client_id") or ""),
-                          str(opts.get("client_secret") or opts.get("token") or "")])
+                          str(opts.get("identity_id") or "")]
+                         + [str(opts.get(k) or "") for k in SECRET_OPTIONS])
     return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
-
-
-def query_key(opts, env=None, path=None):
-    return (identity_key(opts), opts["project_id"], env or opts["env"], path or opts["path"],
-            opts["recursive"], opts["include_imports"], ",".join(opts["tags"]))
 
 
 def _scrub(text, opts):
     text = str(text)
-    for name in ("client_secret", "token"):
+    for name in SECRET_OPTIONS:
         value = opts.get(name)
         if value and len(str(value)) >= 4:
             text = text.replace(str(value), "********")
     return text
+
+
+def _token_rejected(status, payload):
+    """The answers after which a fresh login may succeed (backend error-handler.ts and
+    identity-access-token-service.ts): 401 (revoked, expired by TTL, use limit on newer
+    servers), 403 TokenError (the JWT expired or does not verify), 400 use limit (older)."""
+    if status == 401:
+        return True
+    if status == 403 and payload.get("error") == "TokenError":
+        return True
+    message = str(payload.get("message") or "").lower()
+    return status == 400 and "limit" in message and "token" in message
 
 
 # --- HTTP client ---------------------------------------------------------------------
@@ -167,34 +216,45 @@ class InfisicalClient:
         self._login_error = None
         self.counter = counter if counter is not None else {}
 
-    # one HTTP exchange, with bounded retries on 429/5xx
+    # one HTTP exchange, with bounded retries on 429/5xx, connection errors and timeouts
     def _request(self, method, path, params=None, body=None, token=None):
         url = self.url + path
         if params:
             url += "?" + urlencode(params)
         data = json.dumps(body).encode("utf-8") if body is not None else None
-        headers = {"Accept": "application/json", "User-Agent": "colab.cluster-infisical/1"}
+        headers = {"Accept": "application/json", "User-Agent": "colab.cluster-infisical/2"}
         if data is not None:
             headers["Content-Type"] = "application/json"
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        route = method + " " + path.split("?")[0]
         attempt = 0
         while True:
             attempt += 1
-            self.counter[method + " " + path.split("?")[0]] = \
-                self.counter.get(method + " " + path.split("?")[0], 0) + 1
+            self.counter[route] = self.counter.get(route, 0) + 1
             try:
+                # never follow a redirect: it would carry the bearer token (or the login
+                # body) to wherever the Location points
                 with open_url(url, data=data, headers=headers, method=method, timeout=self.timeout,
                               validate_certs=self.opts["validate_certs"],
                               ca_path=self.opts.get("ca_path") or None,
-                              follow_redirects="safe") as resp:
+                              follow_redirects="none") as resp:
                     raw = resp.read()
                     return resp.status, (json.loads(raw.decode("utf-8")) if raw else {})
             except HTTPError as exc:
                 status = exc.code
+                if 300 <= status < 400:
+                    target = urlsplit(exc.headers.get("Location") or "")
+                    where = f"{target.scheme}://{target.netloc}" if target.netloc else "another path"
+                    raise InfisicalError(
+                        f"Infisical at {self.url} answered {route.split(' ')[1]} with a redirect "
+                        f"(HTTP {status} to {where}); redirects are not followed, since the request "
+                        "carries credentials: set url to the server's final address") from None
                 try:
                     payload = json.loads(exc.read().decode("utf-8") or "{}")
                 except (ValueError, UnicodeDecodeError):
+                    payload = {}
+                if not isinstance(payload, dict):
                     payload = {}
                 if status in RETRY_STATUSES and attempt <= MAX_RETRIES:
                     time.sleep(self._backoff(attempt, exc.headers.get("Retry-After")))
@@ -204,11 +264,14 @@ class InfisicalClient:
                     payload["_attempts"] = attempt
                 return status, payload
             except (URLError, UrlsConnectionError, socket.timeout, TimeoutError, ConnectionError,
-                    OSError) as exc:
-                reason = getattr(exc, "reason", exc)
+                    OSError, http.client.HTTPException) as exc:
+                if attempt <= MAX_RETRIES:
+                    time.sleep(self._backoff(attempt, None))
+                    continue
+                reason = getattr(exc, "reason", None) or exc
                 raise InfisicalConnectionError(
-                    f"cannot reach Infisical at {self.url} (timeout {self.timeout:g}s): "
-                    f"{_scrub(reason, self.opts)}") from None
+                    f"cannot reach Infisical at {self.url} (timeout {self.timeout:g}s, "
+                    f"{attempt} attempts): {_scrub(reason, self.opts) or type(exc).__name__}") from None
 
     @staticmethod
     def _backoff(attempt, retry_after):
@@ -220,8 +283,10 @@ class InfisicalClient:
         return min(0.25 * (2 ** (attempt - 1)), MAX_BACKOFF)
 
     def _error(self, status, payload, what):
-        message = _scrub(payload.get("message") or payload.get("error") or "", self.opts)
-        tail = f" (HTTP {status}{': ' + message if message else ''})"
+        message = _scrub(payload.get("message") or "", self.opts)
+        name = payload.get("error") or ""
+        detail = ": ".join(x for x in (name, message) if x and isinstance(x, str))
+        tail = f" (HTTP {status}{': ' + detail if detail else ''})"
         if payload.get("_attempts"):
             tail += f" after {payload['_attempts']} attempts"
         if status in (401, 403):
@@ -232,41 +297,65 @@ class InfisicalClient:
 
     # authentication
     def login(self):
-        """Universal Auth login; returns the access token (kept in memory only).
+        """Universal Auth or OIDC login; returns the access token (kept in memory only).
 
-        A refused login is remembered: the run does not retry bad credentials host by host.
+        A refused login is remembered for the run: retrying bad credentials host by host
+        would only trip the identity's lockout (identity-ua-service.ts locks it after
+        lockoutThreshold failures, 3 by default).
         """
         if self._login_error is not None:
             raise self._login_error
-        status, payload = self._request("POST", LOGIN_PATH, body={
-            "clientId": self.opts["client_id"], "clientSecret": self.opts["client_secret"]})
-        if status != 200 or not payload.get("accessToken"):
-            if status in (400, 401, 403, 404):
-                self._login_error = InfisicalAuthError(
-                    f"Infisical universal-auth login to {self.url} failed for client_id "
-                    f"{self.opts['client_id']}: bad credentials or identity not allowed "
-                    f"(HTTP {status}); the client secret is not shown")
-                raise self._login_error
-            raise self._error(status, payload, f"Infisical login to {self.url}")
-        ttl = float(payload.get("expiresIn") or 0) or 300.0
-        # renewed (a fresh login) once 80% of the announced lifetime has passed
-        self._expires_at = time.monotonic() + ttl * 0.8
-        self._token = payload["accessToken"]
-        return self._token
+        method = self.opts["auth_method"]
+        path = LOGIN_PATHS[method]
+        if method == "oidc":
+            body, who = {"identityId": self.opts["identity_id"], "jwt": self.opts["jwt"]}, \
+                f"identity_id {self.opts['identity_id']}"
+            hidden = "the JWT is not shown"
+        else:
+            body, who = {"clientId": self.opts["client_id"], "clientSecret": self.opts["client_secret"]}, \
+                f"client_id {self.opts['client_id']}"
+            hidden = "the client secret is not shown"
+        status, payload = self._request("POST", path, body=body)
+        if status == 200 and payload.get("accessToken"):
+            ttl = float(payload.get("expiresIn") or 0) or 300.0
+            # renewed (a fresh login) once 80% of the announced lifetime has passed
+            self._expires_at = time.monotonic() + ttl * 0.8
+            self._token = payload["accessToken"]
+            return self._token
+        if status == 404:
+            hint = " (it ends in /api)" if urlsplit(self.url).path.rstrip("/").endswith("/api") else ""
+            raise InfisicalError(
+                f"Infisical login: {self.url}{path} does not exist (HTTP 404): url must be the "
+                f"server's base address, without /api or a further path{hint}")
+        if status in (400, 401, 403, 422):
+            self._login_error = InfisicalAuthError(
+                f"Infisical {method} login to {self.url} failed for {who}: bad credentials or "
+                f"identity not allowed (HTTP {status}); {hidden}")
+            raise self._login_error
+        raise self._error(status, payload, f"Infisical login to {self.url}")
 
-    def token(self, force=False):
+    def token(self, force=False, rejected=None):
         with self._lock:
             if self.opts["auth_method"] == "token":
+                return self._token
+            # a rejection seen on an older token must not make a fresh one log in again
+            if force and rejected is not None and rejected != self._token:
                 return self._token
             if force or not self._token or time.monotonic() >= self._expires_at:
                 self.login()
             return self._token
 
     def _authed_get(self, path, params, what):
-        status, payload = self._request("GET", path, params=params, token=self.token())
-        if status == 401 and self.opts["auth_method"] == "universal_auth":
-            # expired earlier than announced (server restart, revoked): log in again once
-            status, payload = self._request("GET", path, params=params, token=self.token(force=True))
+        used = self.token()
+        status, payload = self._request("GET", path, params=params, token=used)
+        if _token_rejected(status, payload):
+            if self.opts["auth_method"] == "token":
+                raise self._error(status, payload, f"{what}: the access token was refused "
+                                                   "(expired, revoked or used up; auth_method=token "
+                                                   "cannot log in again)")
+            # expired earlier than announced, revoked, or out of uses: one fresh login, once
+            status, payload = self._request("GET", path, params=params,
+                                            token=self.token(force=True, rejected=used))
         if status != 200:
             raise self._error(status, payload, what)
         return payload
@@ -300,35 +389,57 @@ class InfisicalClient:
 
 # --- merging and reference expansion -------------------------------------------------
 
+def _entry(sec, env, path):
+    hidden = bool(sec.get("secretValueHidden")) or sec.get("secretValue") == HIDDEN_MASK
+    return {"value": "" if hidden else sec.get("secretValue", ""), "env": env, "path": path,
+            "hidden": hidden}
+
+
 def merge_secrets(payload, include_imports=True):
-    """{key: {"value", "env", "path"}}: own secrets win, later imports beat earlier ones."""
+    """{key: {"value", "env", "path", "hidden"}}: own secrets win (the shallowest folder
+    first when recursive), later imports beat earlier ones, and inside one import its own
+    secrets beat the deeper imports' ones the server appends after them."""
     merged = {}
     own = sorted(payload.get("secrets") or [],
                  key=lambda s: normalize_path(s.get("secretPath")).count("/"))
     for sec in own:
-        merged.setdefault(sec["secretKey"], {
-            "value": sec.get("secretValue", ""), "env": sec.get("environment"),
-            "path": normalize_path(sec.get("secretPath"))})
+        merged.setdefault(sec["secretKey"], _entry(sec, sec.get("environment"),
+                                                   normalize_path(sec.get("secretPath"))))
     if include_imports:
         for imp in reversed(payload.get("imports") or []):
             for sec in imp.get("secrets") or []:
-                merged.setdefault(sec["secretKey"], {
-                    "value": sec.get("secretValue", ""),
-                    "env": imp.get("environment") or sec.get("environment"),
-                    "path": normalize_path(imp.get("secretPath"))})
+                merged.setdefault(sec["secretKey"], _entry(
+                    sec, imp.get("environment") or sec.get("environment"),
+                    normalize_path(imp.get("secretPath"))))
     return merged
 
 
 def parse_reference(ref, env, path):
-    """(env, path, key) a ${...} reference points at, relative to where it was found."""
+    """(env, path, key) a reference points at, relative to where it was found; None for a
+    cross-project reference (${@project-slug.env.path.KEY})."""
     parts = ref.strip().split(".")
+    if parts[0].startswith("@"):
+        return None
     if len(parts) == 1:
         return env, path, parts[0]
     return parts[0], normalize_path("/".join(parts[1:-1])), parts[-1]
 
 
+def _where(key, entry, project):
+    return f"secret {key} at path {entry['path']} in env {entry['env']} of project {project}"
+
+
+def _hidden_error(key, entry, project, via=None):
+    chain = f" (referenced by {via})" if via else ""
+    return InfisicalHiddenValueError(
+        f"{_where(key, entry, project)}{chain}: the server hid its value "
+        f"(secretValueHidden, \"{HIDDEN_MASK}\"): the machine identity may list it but lacks "
+        f"the 'Read Value' permission on secrets at path {entry['path']} in env {entry['env']}")
+
+
 class Resolver:
-    """Per-process cache: one login per identity, one list per (project, env, path, options)."""
+    """Per-process cache: one login per identity, one list per (project, env, path, options).
+    Only successful answers are kept; a failure is retried by the next lookup."""
 
     def __init__(self):
         self._clients = {}
@@ -348,60 +459,81 @@ class Resolver:
                 self._clients[key] = InfisicalClient(opts, counter=self.counter)
             return self._clients[key]
 
-    def _merged(self, opts, env, path, recursive):
-        key = query_key(opts, env, path) + (recursive,)
+    def _merged(self, opts, env, path, recursive, tags):
+        key = (identity_key(opts), opts["project_id"], env, path, recursive,
+               opts["include_imports"], ",".join(tags))
         with self._lock_for(key):
             if key not in self._lists:
-                client = self.client(opts)
-                try:
-                    payload = client.list_secrets(env, path, recursive=recursive,
-                                                  include_imports=opts["include_imports"],
-                                                  expand=False, tags=opts["tags"])
-                    self._lists[key] = merge_secrets(payload, opts["include_imports"])
-                except InfisicalError as exc:
-                    # a failure is the answer for the whole run, not retried host by host
-                    self._lists[key] = exc
-            if isinstance(self._lists[key], InfisicalError):
-                raise self._lists[key]
+                payload = self.client(opts).list_secrets(
+                    env, path, recursive=recursive, include_imports=opts["include_imports"],
+                    expand=False, tags=tags)
+                self._lists[key] = merge_secrets(payload, opts["include_imports"])
             return self._lists[key]
 
-    def resolve(self, opts):
-        """The path as {key: value}, references expanded unless expand_references=false."""
+    def resolve(self, opts, keys=None):
+        """{key: value} of the path (or of ``keys`` only, the ones present there), with
+        references expanded unless expand_references=false. Only the keys returned, and
+        what they reference, are expanded or checked."""
         opts = validate_options(opts)
-        env, path = opts["env"], opts["path"]
-        merged = self._merged(opts, env, path, opts["recursive"])
-        if not opts["expand_references"]:
-            return {k: v["value"] for k, v in merged.items()}
-        return {k: self._expand(opts, k, v, 0) for k, v in merged.items()}
+        env, path, project = opts["env"], opts["path"], opts["project_id"]
+        merged = self._merged(opts, env, path, opts["recursive"], opts["tags"])
+        if not merged and not opts["allow_empty"]:
+            raise InfisicalNotFoundError(
+                f"no secret at path {path} in env {env} of project {project}"
+                f"{' with tags ' + ','.join(opts['tags']) if opts['tags'] else ''}: Infisical "
+                "answers an empty list for a folder or environment that does not exist, so check "
+                "path and env (allow_empty=true accepts an empty path)")
+        wanted = list(merged) if keys is None else [k for k in keys if k in merged]
+        out = {}
+        for key in wanted:
+            entry = merged[key]
+            if entry["hidden"]:
+                raise _hidden_error(key, entry, project)
+            out[key] = entry["value"] if not opts["expand_references"] else \
+                self._expand(opts, key, entry, [(entry["env"], entry["path"], key)])
+        return out
 
-    def _expand(self, opts, key, entry, depth):
+    def _expand(self, opts, key, entry, chain):
         value = entry["value"]
-        if "${" not in value:
+        if not REFERENCE_RE.search(value):
             return value
-        if depth >= MAX_REFERENCE_DEPTH:
+        project = opts["project_id"]
+        if len(chain) > MAX_REFERENCE_DEPTH:
             raise InfisicalReferenceError(
-                f"secret {key} at path {entry['path']} in env {entry['env']}: references nest "
-                f"deeper than {MAX_REFERENCE_DEPTH} levels (a reference loop?)")
+                f"{_where(key, entry, project)}: references nest deeper than "
+                f"{MAX_REFERENCE_DEPTH} levels")
 
         def _sub(match):
-            ref_env, ref_path, ref_key = parse_reference(match.group(1), entry["env"], entry["path"])
-            try:
-                target = self._merged(opts, ref_env, ref_path, False)
-            except InfisicalNotFoundError:
-                target = {}
-            if ref_key not in target:
+            target = parse_reference(match.group(1), entry["env"], entry["path"])
+            if target is None:
                 raise InfisicalReferenceError(
-                    f"secret {key} at path {entry['path']} in env {entry['env']} references "
-                    f"${{{match.group(1)}}}, which does not resolve (no secret {ref_key} at path "
-                    f"{ref_path} in env {ref_env})")
-            return self._expand(opts, ref_key, target[ref_key], depth + 1)
+                    f"{_where(key, entry, project)} holds a cross-project reference (to project "
+                    f"{match.group(1).split('.')[0]}): only the server can resolve those (it holds the "
+                    "folder grant), and this lookup does not ask it to; set expand_references=false "
+                    "to read the literal text")
+            ref_env, ref_path, ref_key = target
+            if target in chain:
+                raise InfisicalReferenceError(
+                    f"{_where(key, entry, project)}: reference loop through secret {ref_key} at "
+                    f"path {ref_path} in env {ref_env}")
+            # references resolve whatever the tags filter (the server expands them regardless)
+            found = self._merged(opts, ref_env, ref_path, False, ())
+            if ref_key not in found:
+                raise InfisicalReferenceError(
+                    f"{_where(key, entry, project)} references secret {ref_key} at path "
+                    f"{ref_path} in env {ref_env}, which does not exist (the server would "
+                    "substitute an empty string)")
+            if found[ref_key]["hidden"]:
+                raise _hidden_error(ref_key, found[ref_key], project,
+                                    via=f"secret {key} at path {entry['path']} in env {entry['env']}")
+            return self._expand(opts, ref_key, found[ref_key], chain + [target])
 
         return REFERENCE_RE.sub(_sub, value)
 
     def handle(self, request):
         """One broker/in-process request -> JSON-able answer (errors carried by kind)."""
         try:
-            return {"ok": True, "secrets": self.resolve(request["opts"])}
+            return {"ok": True, "secrets": self.resolve(request["opts"], request.get("keys"))}
         except InfisicalError as exc:
             return {"ok": False, "kind": exc.kind, "error": str(exc)}
 
@@ -447,7 +579,7 @@ def _send(sock_path, request, timeout):
     return json.loads(b"".join(chunks).decode("utf-8"))
 
 
-def broker_request(opts, controller_pid, timeout):
+def broker_request(opts, controller_pid, timeout, keys=None):
     """Resolve through the controller run's broker, starting it when it is not there yet."""
     import fcntl  # POSIX only, like Ansible's controller
     import subprocess
@@ -455,7 +587,7 @@ def broker_request(opts, controller_pid, timeout):
     opts = validate_options(opts)
     directory = broker_dir()
     sock_path = os.path.join(directory, f"b-{controller_pid}.sock")
-    request = {"op": "resolve", "opts": opts}
+    request = {"op": "resolve", "opts": opts, "keys": keys}
     try:
         return _send(sock_path, request, timeout)
     except (FileNotFoundError, ConnectionRefusedError):
