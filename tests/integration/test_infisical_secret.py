@@ -14,7 +14,8 @@ import time
 import pytest
 
 from tests.doubles.infisical.harness import (
-    CLIENT_ID, CLIENT_SECRET, LIST, LOGIN, PROJECT, running_double, seed_values,
+    CLIENT_ID, CLIENT_SECRET, DESCRIBE_ID, DESCRIBE_SECRET, LIST, LOGIN, PROJECT, running_double,
+    seed_values,
 )
 from tests.helpers import ROOT, ansible_env, run_logged, tail, tool
 
@@ -84,7 +85,7 @@ READ_THREE_PATHS = """---
 
 def test_many_hosts_forks_one_login_one_list_per_path(tmp_path, double):
     double.reset()
-    hosts = 12
+    hosts = 20
     inventory = write_inventory(tmp_path, hosts, double)
     rc, text = run(tmp_path, inventory, play(tmp_path, "read.yml", READ_THREE_PATHS),
                    "infisical-forks.log", forks=5)
@@ -93,6 +94,7 @@ def test_many_hosts_forks_one_login_one_list_per_path(tmp_path, double):
     assert counts["requests"].get(LOGIN) == 1, counts
     assert counts["lists"] == {"prod:/docker": 1, "prod:/gitea": 1, "prod:/samba": 1}, counts
     assert counts["requests"].get(LIST) == len(PATHS)
+    assert counts["requests"].get("GET /api/v4/secrets/{secretName}", 0) == 0
     # the broker ends with the run (it polls the controller every 0.25 s), leaving nothing
     broker_dir = tmp_path / f"colab-infisical-{os.getuid()}"
     deadline = time.monotonic() + 5
@@ -163,7 +165,8 @@ def test_failing_play_at_vvv_leaks_no_secret(tmp_path, double):
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
     wrong = "cs-wrong-5e4d3c2b1a0f9e8d7c6b"
-    (tmp_path / "vars.yml").write_text(f"---\nwrong_secret: {wrong}\n", encoding="utf-8")
+    (tmp_path / "vars.yml").write_text(f"---\nwrong_secret: {wrong}\ndescribe_secret: {DESCRIBE_SECRET}\n",
+                                       encoding="utf-8")
     inventory = write_inventory(tmp_path, 3, double)
     playbook = play(tmp_path, "fail.yml", f"""---
 - name: Every kind of failure, at -vvv
@@ -189,6 +192,19 @@ def test_failing_play_at_vvv_leaks_no_secret(tmp_path, double):
       ansible.builtin.debug:
         msg: "{{{{ lookup('colab.cluster.infisical_secret', path='/broken', as_dict=true) }}}}"
       ignore_errors: true
+    - name: A value the server hides from this identity
+      ansible.builtin.debug:
+        msg: "{{{{ lookup('colab.cluster.infisical_secret', 'GITEA_DB_PASSWORD', path='/gitea',
+                  client_id='{DESCRIBE_ID}', client_secret=describe_secret) }}}}"
+      ignore_errors: true
+    - name: A mistyped path
+      ansible.builtin.debug:
+        msg: "{{{{ lookup('colab.cluster.infisical_secret', path='/gitae', as_dict=true) }}}}"
+      ignore_errors: true
+    - name: A cross-project reference, next to text that only looks like one
+      ansible.builtin.debug:
+        msg: "{{{{ lookup('colab.cluster.infisical_secret', path='/xproj', as_dict=true) }}}}"
+      ignore_errors: true
     - name: An unreachable server
       ansible.builtin.debug:
         msg: "{{{{ lookup('colab.cluster.infisical_secret', 'X', url='http://127.0.0.1:{closed_port}', timeout=2) }}}}"
@@ -197,7 +213,49 @@ def test_failing_play_at_vvv_leaks_no_secret(tmp_path, double):
     assert rc != 0, tail(text)
     assert "secret NOT_THERE not found at path /gitea in env prod" in text
     assert f"login to {double.url} failed for client_id {CLIENT_ID}" in text
-    assert "references ${prod.nowhere.MISSING_KEY}, which does not resolve" in text
-    assert f"cannot reach Infisical at http://127.0.0.1:{closed_port} (timeout 2s)" in text
+    assert "references secret MISSING_KEY at path /nowhere in env prod, which does not exist" in text
+    assert "secret GITEA_DB_PASSWORD at path /gitea in env prod" in text and "'Read Value' permission" in text
+    assert f"no secret at path /gitae in env prod of project {PROJECT}" in text
+    assert "secret XREF at path /xproj in env prod" in text and "cross-project reference" in text
+    assert f"cannot reach Infisical at http://127.0.0.1:{closed_port} (timeout 2s, 4 attempts)" in text
     leaked = [v for v in seed_values() + [CLIENT_SECRET, wrong] if len(v) >= 6 and v in text]
     assert not leaked, f"secret values in the -vvv output: {len(leaked)}"
+
+
+REJECTED_MID_RUN = """---
+- name: Every host reads, the run's token expires on the server, every host reads again
+  hosts: nodes
+  gather_facts: false
+  tasks:
+    - name: Read /gitea
+      ansible.builtin.set_fact:
+        first: "{{ lookup('colab.cluster.infisical_secret', 'GITEA_DB_PASSWORD', path='/gitea') }}"
+      no_log: true
+    - name: The server now answers 403 TokenError for the run's token (the double's control endpoint)
+      ansible.builtin.uri:
+        url: "{{ infisical_secret_url }}/__double__/expire"
+        method: POST
+      run_once: true
+      delegate_to: localhost
+    - name: Read /docker and /samba
+      ansible.builtin.set_fact:
+        second: "{{ lookup('colab.cluster.infisical_secret', 'REGISTRY_PASSWORD', path='/docker') }}"
+        third: "{{ lookup('colab.cluster.infisical_secret', path='/samba', as_dict=true) }}"
+      no_log: true
+"""
+
+
+def test_rejected_token_costs_exactly_one_extra_login_for_the_run(tmp_path, double):
+    """20 hosts, 5 forks: the run logs in once, the server then refuses the token the way it
+    refuses an expired JWT (403 TokenError), and the next lookups (many hosts at once) share
+    one fresh login instead of failing or logging in per host."""
+    double.reset()
+    inventory = write_inventory(tmp_path, 20, double)
+    rc, text = run(tmp_path, inventory, play(tmp_path, "expire.yml", REJECTED_MID_RUN),
+                   "infisical-token-refused.log", forks=5)
+    assert rc == 0, tail(text)
+    counts = double.counts()
+    assert counts["requests"].get(LOGIN) == 2, counts
+    # one list per path; the one refused request (the first after the revocation) is the 4th
+    assert counts["lists"] == {"prod:/gitea": 1, "prod:/docker": 1, "prod:/samba": 1}, counts
+    assert counts["requests"].get(LIST) == 4, counts

@@ -109,8 +109,9 @@ def test_unresolved_reference_names_it(double):
     with pytest.raises(inf.InfisicalReferenceError) as err:
         inf.Resolver().resolve(opts(double, path="/broken"))
     msg = str(err.value)
-    assert "BAD_REF" in msg and "${prod.nowhere.MISSING_KEY}" in msg and "pre-" not in msg
-    with pytest.raises(inf.InfisicalReferenceError, match="nest deeper"):
+    assert "BAD_REF" in msg and "references secret MISSING_KEY at path /nowhere in env prod" in msg
+    assert "pre-" not in msg and "-post" not in msg
+    with pytest.raises(inf.InfisicalReferenceError, match="reference loop"):
         inf.Resolver().resolve(opts(double, path="/loop"))
 
 
@@ -133,12 +134,13 @@ def test_forbidden_project_and_missing_path(double):
 
 
 def test_token_renewed_before_expiry():
-    with running_double(token_ttl=1) as dbl:
+    # a JWT's exp is whole seconds (iat truncated + TTL), so a 2 s token lives 1 to 2 s
+    with running_double(token_ttl=2) as dbl:
         client = inf.InfisicalClient(opts(dbl))
         client.list_secrets("prod", "/gitea")
         client.list_secrets("prod", "/gitea")
         assert dbl.requests(LOGIN) == 1
-        time.sleep(0.85)  # past 80% of the 1 s lifetime: renewed before the server expires it
+        time.sleep(1.7)  # past 80% of the 2 s lifetime: renewed by the client itself
         client.list_secrets("prod", "/gitea")
         assert dbl.requests(LOGIN) == 2 and dbl.requests(LIST) == 3
 
@@ -247,3 +249,50 @@ def test_module_adapter_reads_the_same_option_names(double):
 
     got = inf.Resolver().resolve(inf.options_from_module(FakeModule()))
     assert got == {"COLAB_NAS_SAMBA_PASSWORD": "sb-Pl0Ok9Ij8Uh7Yg6T"}
+
+
+# --- pure pieces (no server) ------------------------------------------------------------
+
+@pytest.mark.parametrize("text,refs", [
+    ("${KEY}", ["KEY"]), ("${prod.a.b.KEY}", ["prod.a.b.KEY"]), ("${@slug.prod.a.KEY}", ["@slug.prod.a.KEY"]),
+    ("${my-key_1}", ["my-key_1"]), ("${HOME:-/root}", []), ("k9${Qz!x}p", []), ("${}", []), ("$KEY", []),
+    ("${a b}", []), ("x${A}y${B}z", ["A", "B"]),
+])
+def test_reference_pattern_is_the_servers(text, refs):
+    # backend secret-reference-fns.ts: \${([a-zA-Z0-9-_.@]+)}
+    assert inf.REFERENCE_RE.findall(text) == refs
+
+
+def test_parse_reference():
+    assert inf.parse_reference("KEY", "prod", "/gitea") == ("prod", "/gitea", "KEY")
+    assert inf.parse_reference("dev.KEY", "prod", "/gitea") == ("dev", "/", "KEY")
+    assert inf.parse_reference("dev.a.b.KEY", "prod", "/gitea") == ("dev", "/a/b", "KEY")
+    assert inf.parse_reference("@other.dev.a.KEY", "prod", "/gitea") is None
+
+
+def test_validate_options_auth_methods_and_http():
+    base = {"project_id": "p"}
+    assert inf.validate_options(dict(base, auth_method="oidc_auth", identity_id="i", jwt="j"))["auth_method"] == "oidc"
+    assert inf.validate_options(dict(base, auth_method="token_auth", token="t"))["auth_method"] == "token"
+    with pytest.raises(inf.InfisicalError, match="auth_method=oidc needs identity_id and jwt"):
+        inf.validate_options(dict(base, auth_method="oidc"))
+    with pytest.raises(inf.InfisicalError, match="auth_method must be one of"):
+        inf.validate_options(dict(base, auth_method="ldap_auth"))
+    creds = dict(base, client_id="x", client_secret="y")
+    for url in ("http://10.0.0.5:8080", "http://infisical.lan"):
+        with pytest.raises(inf.InfisicalError, match="plain http"):
+            inf.validate_options(dict(creds, url=url))
+        assert inf.validate_options(dict(creds, url=url, allow_http=True))["url"] == url
+    for url in ("http://127.0.0.1:8080", "http://127.8.9.1", "http://localhost:1", "http://[::1]:1", "https://x"):
+        inf.validate_options(dict(creds, url=url))
+
+
+def test_merge_marks_hidden_values_and_keeps_the_first_of_an_import():
+    payload = {"secrets": [{"secretKey": "A", "secretValue": "<hidden-by-infisical>", "secretValueHidden": True,
+                            "environment": "prod", "secretPath": "/x"}],
+               "imports": [{"secretPath": "/i", "environment": "prod", "secrets": [
+                   {"secretKey": "B", "secretValue": "own", "secretValueHidden": False},
+                   {"secretKey": "B", "secretValue": "deeper", "secretValueHidden": False}]}]}
+    merged = inf.merge_secrets(payload)
+    assert merged["A"] == {"value": "", "env": "prod", "path": "/x", "hidden": True}
+    assert merged["B"]["value"] == "own" and merged["B"]["path"] == "/i"
