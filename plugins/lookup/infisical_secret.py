@@ -250,8 +250,10 @@ class LookupModule(LookupBase):
 
     def _resolve(self, opts, cache_mode, keys):
         if cache_mode == "broker" and _in_worker():
+            # the broker may retry a login and a list 4 times each (and the lists that
+            # references need): wait for all of that rather than give up first
             answer = broker_request(opts, os.getppid(),
-                                    timeout=opts["timeout"] * 8 + 30, keys=keys)
+                                    timeout=opts["timeout"] * 16 + 30, keys=keys)
         else:
             answer = _RESOLVER.handle({"opts": opts, "keys": keys})
         if not answer.get("ok"):
