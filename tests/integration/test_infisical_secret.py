@@ -102,8 +102,10 @@ def test_many_hosts_forks_one_login_one_list_per_path(tmp_path, double):
         assert time.monotonic() < deadline, sorted(p.name for p in broker_dir.iterdir())
         time.sleep(0.1)
 
-    # the same play with a per-process cache: what a worker-local cache costs
+    # the same play with a per-process cache, on 5 hosts: what a worker-local cache costs
     double.reset()
+    hosts = 5
+    inventory = write_inventory(tmp_path, hosts, double)
     rc, text = run(tmp_path, inventory, play(tmp_path, "read.yml", READ_THREE_PATHS),
                    "infisical-forks-process.log", forks=5, COLAB_INFISICAL_CACHE_MODE="process")
     assert rc == 0, tail(text)
