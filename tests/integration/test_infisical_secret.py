@@ -203,6 +203,11 @@ def test_failing_play_at_vvv_leaks_no_secret(tmp_path, double):
       ansible.builtin.debug:
         msg: "{{{{ lookup('colab.cluster.infisical_secret', path='/gitae', as_dict=true) }}}}"
       ignore_errors: true
+    - name: Password text that only looks like a reference (read, not shown)
+      ansible.builtin.assert:
+        that: lookup('colab.cluster.infisical_secret', 'PASSWORDISH', path='/literal') | length == 16
+        quiet: true
+      ignore_errors: true
     - name: A cross-project reference, next to text that only looks like one
       ansible.builtin.debug:
         msg: "{{{{ lookup('colab.cluster.infisical_secret', path='/xproj', as_dict=true) }}}}"
@@ -220,6 +225,8 @@ def test_failing_play_at_vvv_leaks_no_secret(tmp_path, double):
     assert f"no secret at path /gitae in env prod of project {PROJECT}" in text
     assert "secret XREF at path /xproj in env prod" in text and "cross-project reference" in text
     assert f"cannot reach Infisical at http://127.0.0.1:{closed_port} (timeout 2s, 4 attempts)" in text
+    # no part of a value either (main printed "references ${HOME:-/root}" here, from a key not asked for)
+    assert "Qz!x" not in text and "HOME:-/root" not in text
     leaked = [v for v in seed_values() + [CLIENT_SECRET, wrong] if len(v) >= 6 and v in text]
     assert not leaked, f"secret values in the -vvv output: {len(leaked)}"
 
