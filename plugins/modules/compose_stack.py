@@ -321,7 +321,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             project_name=dict(type="str", required=True),
-            project_dir=dict(type="path"),
+            project_dir=dict(type="path", aliases=["project_src"]),
             definition=dict(type="dict"),
             src=dict(type="path"),
             files=dict(type="list", elements="path"),
@@ -331,28 +331,46 @@ def main() -> None:
             services=dict(type="list", elements="str", default=[]),
             state=dict(type="str", default="present", choices=["present", "stopped", "restarted", "absent"]),
             pull=dict(type="str", default="policy", choices=["always", "missing", "never", "policy"]),
+            build=dict(type="str", default="policy", choices=["always", "never", "policy"]),
             recreate=dict(type="str", default="auto", choices=["auto", "always", "never"]),
+            dependencies=dict(type="bool", default=True),
+            scale=dict(type="dict"),
+            assume_yes=dict(type="bool", default=False),
+            renew_anon_volumes=dict(type="bool", default=False),
             remove_orphans=dict(type="bool", default=False),
             remove_volumes=dict(type="bool", default=False),
             remove_images=dict(type="str", choices=["all", "local"]),
             wait=dict(type="bool", default=False),
             wait_timeout=dict(type="int", default=120),
-            timeout=dict(type="int", default=120),
+            timeout=dict(type="int"),
+            read_timeout=dict(type="int", default=60),
+            apply_timeout=dict(type="int", default=3600),
             docker_host=dict(type="str"),
             watch_files=dict(type="list", elements="path", default=[]),
         ),
         mutually_exclusive=[("definition", "src", "files")],
         required_by={"definition": "project_dir", "src": "project_dir"},
         required_if=[
-            ("state", "present", ("definition", "src", "files"), True),
-            ("state", "restarted", ("definition", "src", "files"), True),
-            ("state", "stopped", ("definition", "src", "files"), True),
+            ("state", "present", ("definition", "src", "files", "project_dir"), True),
+            ("state", "restarted", ("definition", "src", "files", "project_dir"), True),
+            ("state", "stopped", ("definition", "src", "files", "project_dir"), True),
         ],
         supports_check_mode=True,
     )
     if module.params["src"] is not None:
         module.fail_json(msg="src must be templated by the colab.cluster.compose_stack action plugin; "
                              "it reached the module directly")
+    for field in ("read_timeout", "apply_timeout", "wait_timeout"):
+        if module.params[field] <= 0:
+            module.fail_json(msg="%s must be a positive number of seconds, got %s" % (field, module.params[field]))
+    for name, count in (module.params["scale"] or {}).items():
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            try:
+                module.params["scale"][name] = int(count)
+            except (TypeError, ValueError):
+                module.fail_json(msg="scale: %s must be a number of containers, got %r" % (name, count))
+            if module.params["scale"][name] < 0:
+                module.fail_json(msg="scale: %s must not be negative" % name)
     try:
         result = ComposeStack(module).apply()
     except ComposeError as exc:
