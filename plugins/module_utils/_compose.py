@@ -1073,10 +1073,10 @@ class ComposeStack:
         if not self.api:
             return None
         services = config.get("services") or {}
-        digests = {}
+        by_tag = {}
         for item in items:
-            for repo_digest in item.get("RepoDigests") or []:
-                digests.setdefault(repo_digest.split("@", 1)[0], set()).add(repo_digest.split("@", 1)[-1])
+            for tag in item.get("RepoTags") or []:
+                by_tag[tag] = item
         stale = set()
         for name in names:
             ref = services[name]["image"]
@@ -1086,9 +1086,10 @@ class ComposeStack:
                 raise ComposeError(self._redact("cannot read the registry digest of %s (pull_policy of %s): %s"
                                                 % (ref, name, exc))) from exc
             digest = (remote.get("Descriptor") or {}).get("digest")
-            repo = _registry_ref(ref).rsplit(":", 1)[0] if "@" not in ref else ref.split("@", 1)[0]
-            local = digests.get(repo, set()) | digests.get("docker.io/" + repo, set()) \
-                | digests.get("docker.io/library/" + repo, set())
+            # the digests of the image the tag points at now (another local image of the same
+            # repository may carry the registry's digest)
+            item = by_tag.get(normalize_image(ref)) or by_tag.get(ref) or {}
+            local = {d.split("@", 1)[-1] for d in item.get("RepoDigests") or []}
             if digest not in local:
                 stale.add(ref)
         return stale
@@ -1156,7 +1157,7 @@ class ComposeStack:
                     volumes=st["volumes"], scale=p["scale"], build=p["build"],
                     assume_yes=p["assume_yes"], stale_images=stale)
 
-    def _up_flags(self):
+    def _up_flags(self, to_up):
         p = self.p
         flags = ["up", "-d"]
         if p["remove_orphans"]:
@@ -1178,7 +1179,8 @@ class ComposeStack:
         if p["assume_yes"] and has_feature(self.version, "volume_divergence"):
             flags.append("--yes")
         for name, count in sorted((p["scale"] or {}).items()):
-            flags += ["--scale", "%s=%s" % (name, count)]
+            if name in to_up:  # Compose refuses --scale for a service it does not bring up
+                flags += ["--scale", "%s=%s" % (name, count)]
         if p["timeout"] is not None:
             flags += ["--timeout", str(p["timeout"])]
         return flags
@@ -1250,7 +1252,7 @@ class ComposeStack:
         stop_timeout = ["--timeout", str(p["timeout"])] if p["timeout"] is not None else []
         planned = []
         if to_up:
-            planned.append(self.compose_args() + self._up_flags() + to_up)
+            planned.append(self.compose_args() + self._up_flags(to_up) + to_up)
         if remove_orphan_ids and not to_up:
             planned.append([self.docker, "rm", "-f"] + remove_orphan_ids)
         if to_restart:
