@@ -363,9 +363,13 @@ FEATURES = {
     # pkg/compose/create.go ensureVolume/removeDivergedVolume (v2.32.0): a diverged volume is
     # recreated when the prompt is answered yes (-y / --yes, up.go@v2.40.3)
     "volume_divergence": (2, 32, 0),
-    # pkg/compose/pull.go mustPull@v2.40.3 PullPolicyRefresh: daily/weekly/every_<d> pull when the
-    # image's LastTagTime is older; pull.go pullRequiredImages@v2.26.1 pulls them on every up
-    "pull_refresh": (2, 30, 0),
+    # pkg/compose/pull.go mustPull PullPolicyRefresh (first in v2.34.0): daily/weekly/every_<d> pull
+    # when the image's LastTagTime is older; pull.go pullRequiredImages@v2.26.1 pulls them on every up
+    "pull_refresh": (2, 34, 0),
+    # pkg/compose/hash.go ServiceHash leaves depends_on out from v2.29.3 (commit d658fecc6) and
+    # profiles from v2.30.2 (commit 513b6128c)
+    "hash_without_depends_on": (2, 29, 3),
+    "hash_without_profiles": (2, 30, 2),
 }
 
 
@@ -385,6 +389,24 @@ def go_json(obj) -> str:
     text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
     return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def service_hash(svc: dict, version) -> str:
+    """ServiceHash (pkg/compose/hash.go@v2.26.1 / @v2.40.3) of one service of the resolved
+    ``config --format json``, which prints the service in ServiceConfig's field order: sha256 of its
+    JSON without build, pull_policy, scale and deploy.replicas (and, by version, depends_on and
+    profiles). Used only as a shortcut: where it equals a container's label the container is up to
+    date; anywhere else Compose's own ``config --hash`` decides."""
+    svc = dict(svc)
+    for key in ("build", "pull_policy", "scale"):
+        svc.pop(key, None)
+    if isinstance(svc.get("deploy"), dict):
+        svc["deploy"] = {k: v for k, v in svc["deploy"].items() if k != "replicas"}
+    if has_feature(version, "hash_without_depends_on"):
+        svc.pop("depends_on", None)
+    if has_feature(version, "hash_without_profiles"):
+        svc.pop("profiles", None)
+    return hashlib.sha256(go_json(svc).encode()).hexdigest()
 
 
 def _no_extensions(obj: dict) -> dict:
@@ -979,7 +1001,7 @@ class ComposeStack:
                                "(community.docker.docker_network)" % ", ".join(absent_nets))
         selected = select_services(config, self.p["services"], self.p["profiles"], self.p["dependencies"])
         labels = self._watch_labels(config)
-        hashes = self.hashes(config, labels)
+        hashes = self.hashes(config, labels, containers, selected)
         services = config.get("services") or {}
         images = sorted({image_name(self.project, n, services[n]) for n in selected})
         volumes = {}
@@ -1018,7 +1040,7 @@ class ComposeStack:
         self.stdin_doc = json.dumps(inject_labels(self.definition or {}, labels), indent=2)
         return labels
 
-    def hashes(self, config, labels):
+    def hashes(self, config, labels, containers=None, selected=None):
         """The config-hash label `up` gives each service: ``config --hash`` of the *resolved*
         configuration. ``config --hash`` on the files hashes the services before environment
         resolution (cmd/compose/config.go runHash, cli.WithoutEnvironmentResolution, @v2.26.1 and
@@ -1027,6 +1049,13 @@ class ComposeStack:
         (docker/compose#14001). ``config --format json`` escapes ``$`` as ``$$``, so the resolved
         document interpolates back to itself."""
         doc = inject_labels(config, labels) if labels else config
+        if containers is not None:
+            # the fast path: every existing container of the selected services carries the hash
+            # computed here, so Compose's own would only confirm it
+            services = doc.get("services") or {}
+            mine = {n: service_hash(services[n], self.version) for n in selected}
+            if all(c["config_hash"] == mine[c["service"]] for c in containers if c["service"] in mine):
+                return mine
         args = [self.compose_plugin or self.docker] + ([] if self.compose_plugin else ["compose"])
         args += ["-p", self.project]
         if self.project_dir:
@@ -1118,7 +1147,8 @@ class ComposeStack:
         if path and os.path.isfile(path):
             try:
                 with open(path) as handle:
-                    return json.load(handle)
+                    # masked again: a file written by an older version may hold clear values
+                    return self._redact(mask_environment(json.load(handle)))
             except ValueError:
                 return {}
         return {}

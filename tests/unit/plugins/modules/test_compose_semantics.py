@@ -204,3 +204,97 @@ def test_discovery_order(tmp_path):
     (tmp_path / "compose.override.yml").write_text("services: {}")
     assert c.discover_files(str(tmp_path)) == [str(tmp_path / "compose.yaml"), str(tmp_path / "compose.override.yml")]
     assert c.discover_files(str(tmp_path / "none")) == []
+
+
+def test_state_file_of_an_older_version_is_masked_when_read(tmp_path):
+    """A .compose-stack.json written before this fix holds env_file values in clear: the diff's
+    "before" never shows them."""
+    old = {"services": {"app": rec("2.40.3", "config.json")["services"]["app"]}}
+    (tmp_path / c.STATE_FILE).write_text(json.dumps(old))
+    stack = object.__new__(c.ComposeStack)
+    stack.project_dir, stack.secrets = str(tmp_path), ["fixture-dotenv-secret"]
+    before = stack._read_before()  # pylint: disable=protected-access
+    assert not any(s in json.dumps(before) for s in SECRETS)
+
+
+class ReplayCLI:
+    """subprocess.Popen replaying the recorded outputs of one Compose version (the CLI path)."""
+
+    version = "2.40.3"
+    calls = []
+
+    def __init__(self, args, stdin=None, stdout=None, stderr=None, env=None, cwd=None):
+        self.args, self.returncode, self.out, self.err = args, 0, "", ""
+        ReplayCLI.calls.append(args)
+        v = ReplayCLI.version
+        if "version" in args:
+            self.out = rec(v, "version.txt")
+        elif "config" in args and "--hash" in args:
+            # on the files: before environment resolution; on the resolved document (stdin): after
+            on_files = any(a.endswith("compose.yaml") for a in args)
+            self.out = rec(v, "config-hash-files.txt" if on_files else "config-hash-resolved.txt")
+        elif "config" in args:
+            self.out = json.dumps(rec(v, "config-no-interpolate.json" if "--no-interpolate" in args
+                                      else "config.json"))
+            self.err = "" if "--no-interpolate" in args else rec(v, "config.stderr")
+        elif args[1] == "ps":
+            self.out = rec(v, "ps.txt")
+        elif args[1:3] == ["image", "ls"]:
+            # transcribed: the image line `docker image ls --no-trunc --format ...` gives for it
+            self.out = "colab/compose-test:1\t%s\n" % IMAGE["colab/compose-test:1"]
+        elif args[1:3] == ["network", "ls"]:
+            self.out = "".join("%s\t%s\t%s\n" % (n["Name"], n["Id"], n["Labels"].get(c.CONFIG_HASH_LABEL, ""))
+                               for n in rec(v, "api-networks.json"))
+
+    def communicate(self, input=None, timeout=None):  # pylint: disable=redefined-builtin
+        return self.out.encode(), self.err.encode()
+
+    def kill(self):
+        pass
+
+
+class ReplayModule:
+    def __init__(self, project_dir, **params):
+        self.params = dict(project_name="cstrec", project_dir=project_dir, definition=None, src=None,
+                           files=None, env={"SEM_OPT": "fixture-option-secret"}, env_files=[], profiles=[],
+                           services=[], state="present", pull="policy", recreate="auto",
+                           remove_orphans=False, remove_volumes=False, remove_images=None, wait=False,
+                           wait_timeout=5, timeout=None, read_timeout=10, apply_timeout=10,
+                           docker_host=None, watch_files=[], build="policy", dependencies=True,
+                           scale=None, assume_yes=False, renew_anon_volumes=False)
+        self.params.update(params)
+        self.check_mode = True
+        self._diff = True
+
+    @staticmethod
+    def get_bin_path(name, required=False):
+        return "/usr/bin/" + name
+
+    @staticmethod
+    def atomic_move(src, dest):
+        os.replace(src, dest)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_driver_env_file_project_is_up_to_date(version, tmp_path, monkeypatch):
+    """Points 1, 2 and 8 through the driver: the recorded deployment (env_file, .env, a profile-only
+    unset variable) is up to date in check mode, and nothing returned holds an env value."""
+    ReplayCLI.version, ReplayCLI.calls = version, []
+    monkeypatch.setattr(c.subprocess, "Popen", ReplayCLI)
+    monkeypatch.setattr(c, "local_socket", lambda env: None)
+    (tmp_path / "compose.yaml").write_text("{}")
+    (tmp_path / ".env").write_text("SEM_DOTENV=fixture-dotenv-secret\n")
+    result = c.ComposeStack(ReplayModule(str(tmp_path))).apply()
+    assert result["actions"] == [] and not result["changed"], result["actions"]
+    assert not any(s in json.dumps(result) for s in SECRETS)
+    assert result["compose_version"] == version
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_service_hash_equals_composes(version):
+    """The no-change shortcut: Python's ServiceHash of the resolved config equals what Compose's
+    `config --hash` of it prints, for every recorded service (depends_on, profiles, env_file...)."""
+    config = rec(version, "config.json")
+    want = c.parse_hashes(rec(version, "config-hash-resolved.txt"))
+    got = {n: c.service_hash(s, c.parse_version(version)) for n, s in config["services"].items()}
+    assert got == want
