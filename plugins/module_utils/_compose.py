@@ -1049,12 +1049,15 @@ class ComposeStack:
         (docker/compose#14001). ``config --format json`` escapes ``$`` as ``$$``, so the resolved
         document interpolates back to itself."""
         doc = inject_labels(config, labels) if labels else config
-        if containers is not None:
-            # the fast path: every existing container of the selected services carries the hash
-            # computed here, so Compose's own would only confirm it
+        if containers is not None and not labels:
+            # the fast path: every selected service has containers and each carries the hash
+            # computed here, so Compose's own would only confirm it. Not with watch labels: they
+            # are added at the end of the service's keys, not in ServiceConfig's field order.
             services = doc.get("services") or {}
             mine = {n: service_hash(services[n], self.version) for n in selected}
-            if all(c["config_hash"] == mine[c["service"]] for c in containers if c["service"] in mine):
+            mine_containers = [c for c in containers if c["service"] in mine]
+            if {c["service"] for c in mine_containers} == set(mine) and \
+                    all(c["config_hash"] == mine[c["service"]] for c in mine_containers):
                 return mine
         args = [self.compose_plugin or self.docker] + ([] if self.compose_plugin else ["compose"])
         args += ["-p", self.project]
