@@ -344,6 +344,14 @@ EXAMPLES = r"""
   check_mode: true
   diff: true
 
+- name: Deploy the project in /srv/ai (its compose.yaml, .env and env_file there), updating images
+  colab.cluster.compose_stack:
+    project_name: ai
+    project_src: /srv/ai
+    pull: always          # pulls only what the registry has newer; check mode predicts it
+    apply_timeout: 7200   # multi-GB images
+    timeout: 30           # seconds a container gets to stop when it is recreated
+
 - name: Stop only the web service
   colab.cluster.compose_stack:
     project_name: gitea

@@ -298,3 +298,18 @@ def test_service_hash_equals_composes(version):
     want = c.parse_hashes(rec(version, "config-hash-resolved.txt"))
     got = {n: c.service_hash(s, c.parse_version(version)) for n, s in config["services"].items()}
     assert got == want
+
+
+def test_read_and_apply_timeouts_are_separate():
+    """Point 6: a read is bounded by read_timeout, a long apply (pull, up) only by apply_timeout,
+    and each message names its own bound (real processes: sleep)."""
+    stack = object.__new__(c.ComposeStack)
+    stack.read_timeout, stack.apply_timeout = 0.3, 5
+    stack.project_dir, stack.proc_env, stack.compose_plugin = None, dict(os.environ), None
+    stack.engine, stack.docker, stack.secrets = "the default socket", "/usr/bin/docker", []
+    assert stack.run(["sleep", "0.6"], apply=True)[0] == 0
+    with pytest.raises(c.ComposeError, match="read_timeout=0.3s; is the Docker engine"):
+        stack.run(["sleep", "0.6"])
+    stack.apply_timeout = 0.3
+    with pytest.raises(c.ComposeError, match="apply_timeout=0.3s"):
+        stack.run(["sleep", "0.6"], apply=True)
