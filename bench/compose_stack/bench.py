@@ -39,7 +39,7 @@ PROJECTS = {"compose_stack": "colab-bench-cs", "docker_compose_v2": "colab-bench
 SERVICES = ["alpha", "bravo", "charlie", "delta", "echo"]
 
 
-def definition(revision, variant="plain"):
+def definition(revision, variant="plain", subnet="172.29.210.0/24"):
     services = {}
     for name in SERVICES:
         svc = {"image": IMAGE, "environment": {"BENCH_SERVICE": name}}
@@ -52,14 +52,14 @@ def definition(revision, variant="plain"):
         services[name] = svc
     result = {"services": services}
     if variant == "envfile":
-        result["networks"] = {"benchnet": {"ipam": {"config": [{"subnet": "172.29.210.0/24"}]}}}
+        result["networks"] = {"benchnet": {"ipam": {"config": [{"subnet": subnet}]}}}
     return result
 
 
-def write_project(project_dir, revision, variant):
+def write_project(project_dir, revision, variant, subnet):
     """The envfile variant's project on disk: compose.yaml, bench.env (env_file) and .env."""
     os.makedirs(project_dir, exist_ok=True)
-    files = {"compose.yaml": json.dumps(definition(revision, variant), indent=2),
+    files = {"compose.yaml": json.dumps(definition(revision, variant, subnet), indent=2),
              "bench.env": "BENCH_FILE_SECRET=bench-envfile-value\n",
              ".env": "BENCH_DOTENV=bench-dotenv-value\n"}
     for name, content in files.items():
@@ -73,7 +73,8 @@ def task(module, revision, workdir, variant="plain"):
     project = PROJECTS[module]
     project_dir = os.path.join(workdir, variant, project)
     if variant == "envfile":
-        write_project(project_dir, revision, variant)
+        subnet = "172.29.%d.0/24" % (210 + sorted(PROJECTS).index(module))  # one per project
+        write_project(project_dir, revision, variant, subnet)
         if module == "compose_stack":
             return {"colab.cluster.compose_stack": {"project_name": project, "project_src": project_dir}}
         return {"community.docker.docker_compose_v2": {
@@ -152,8 +153,8 @@ def bench_variant(variant, rounds, workdir):
         down()
     base = statistics.median(floor)
     print("\nvariant %s (%d rounds, alternating order)" % (variant, rounds))
-    print("%-12s %14s %14s %8s %12s   %s" % ("scenario", "compose_stack", "compose_v2", "ratio", "above floor",
-                                           "(median task seconds; wall)"))
+    print("%-12s %14s %14s %8s %12s   %s"
+          % ("scenario", "compose_stack", "compose_v2", "ratio", "above floor", "(median task seconds; wall)"))
     for scenario in SCENARIOS:
         ours = statistics.median(times[("compose_stack", scenario)])
         theirs = statistics.median(times[("docker_compose_v2", scenario)])

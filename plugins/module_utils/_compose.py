@@ -533,10 +533,11 @@ def plan(config: dict, hashes: dict, containers: list, image_ids: dict, selected
                 if want > 0:
                     todo.append("create")
             else:
-                stale = [c for c in current if _stale(c, svc, hashes.get(name), want_image, image in stale_images,
-                                                       config, networks, version)]
-                if recreate == "always" or (recreate == "auto" and (stale or (name in force and _mounts_diverged(
-                        svc, resources, config)))):
+                pulled = image in stale_images
+                stale = [c for c in current
+                         if _stale(c, svc, hashes.get(name), want_image, pulled, config, networks, version)]
+                volume_gone = name in force and _mounts_diverged(svc, resources, config)
+                if recreate == "always" or (recreate == "auto" and (stale or volume_gone)):
                     todo.append("recreate")
                 elif name in force:
                     todo.append("restart")
