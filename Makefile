@@ -78,12 +78,14 @@ unit: venv link
 	pytest tests/unit
 
 integration: venv link engine
+	@$(PYTHON) lab/lab.py packages docker-registry
 	pytest tests/integration
 
 molecule: venv link image
 	pytest tests/molecule
 
 test: venv link engine image
+	@$(PYTHON) lab/lab.py packages docker-registry
 	$(MAKE) --no-print-directory yamllint
 	$(MAKE) --no-print-directory ansible-lint
 	$(MAKE) --no-print-directory sanity

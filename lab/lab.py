@@ -172,13 +172,26 @@ def ensure_compose():
     if version.lstrip("v").startswith("2."):
         log(f"compose {version} present")
         return
-    log(f"installing Compose V2 from Debian {COMPOSE_SUITE} (a private apt state; "
+    install_compose_plugin(COMPOSE_SUITE, COMPOSE_PLUGIN_DIR)
+    version = compose_version()
+    if not version.lstrip("v").startswith("2."):
+        raise LabError("docker compose version does not answer after installing the plugin")
+    log(f"compose {version} installed")
+
+
+def install_compose_plugin(suite, dest_dir):
+    """Put Debian <suite>'s docker-compose plugin binary at <dest_dir>/docker-compose.
+
+    The .deb is fetched with a private apt state (the host's apt sources stay untouched) and
+    unpacked with dpkg-deb; nothing else of the package is installed. Returns the binary's path.
+    """
+    log(f"fetching Compose V2 from Debian {suite} (a private apt state; "
         "the host's apt sources stay untouched)")
-    base = os.path.join("/var/cache/colab-lab/apt", COMPOSE_SUITE)
+    base = os.path.join("/var/cache/colab-lab/apt", suite)
     for sub in ("lists/partial", "archives/partial", "etc/sources.list.d", "etc/preferences.d"):
         os.makedirs(os.path.join(base, sub), exist_ok=True)
     with open(os.path.join(base, "etc/sources.list"), "w", encoding="utf-8") as fh:
-        fh.write(f"deb {MIRROR} {COMPOSE_SUITE} main\n")
+        fh.write(f"deb {MIRROR} {suite} main\n")
     opts = [
         "-o", f"Dir::Etc::SourceList={base}/etc/sources.list",
         "-o", f"Dir::Etc::SourceParts={base}/etc/sources.list.d",
@@ -197,7 +210,7 @@ def ensure_compose():
                               timeout=600, check=False)
         if proc.returncode != 0:
             raise LabError("apt could not download docker-compose from Debian "
-                           f"{COMPOSE_SUITE}: {proc.stderr.strip().splitlines()[-1:]}")
+                           f"{suite}: {proc.stderr.strip().splitlines()[-1:]}")
         debs = [f for f in os.listdir(work) if f.endswith(".deb")]
         if not debs:
             raise LabError("apt downloaded no docker-compose package")
@@ -205,17 +218,14 @@ def ensure_compose():
         plugin = os.path.join(work, "x/usr/libexec/docker/cli-plugins/docker-compose")
         if not os.path.exists(plugin):
             raise LabError(f"{debs[0]} holds no cli-plugins/docker-compose")
-        os.makedirs(COMPOSE_PLUGIN_DIR, exist_ok=True)
-        target = os.path.join(COMPOSE_PLUGIN_DIR, "docker-compose")
+        os.makedirs(dest_dir, exist_ok=True)
+        target = os.path.join(dest_dir, "docker-compose")
         shutil.copy2(plugin, target + ".new")
         os.chmod(target + ".new", 0o755)
         os.replace(target + ".new", target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    version = compose_version()
-    if not version.lstrip("v").startswith("2."):
-        raise LabError("docker compose version does not answer after installing the plugin")
-    log(f"compose {version} installed")
+    return target
 
 
 # --- image --------------------------------------------------------------------------
@@ -427,6 +437,11 @@ def main(argv=None):
     pkgs = sub.add_parser("packages", help="install missing Debian packages on the host")
     pkgs.add_argument("names", nargs="+")
     pkgs.set_defaults(func=lambda a: apt_install(a.names))
+    plug = sub.add_parser("compose-plugin",
+                          help="put a Debian suite's Compose plugin binary in a directory")
+    plug.add_argument("suite")
+    plug.add_argument("dest_dir")
+    plug.set_defaults(func=lambda a: print(install_compose_plugin(a.suite, a.dest_dir)))
     sub.add_parser("up").set_defaults(func=up)
     sub.add_parser("down").set_defaults(func=down)
     sub.add_parser("summary").set_defaults(func=summary)

@@ -28,8 +28,11 @@ from ansible_collections.colab.cluster.plugins.module_utils._docker_api import (
 MASK = "********"
 WATCH_LABEL = "com.colab.compose-stack.watch-digest"
 STATE_FILE = ".compose-stack.json"
+CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
 COMPOSE_FILE = "compose.yaml"
 LOG_LINES = 20
+# secrets shorter than this are masked only where a whole string equals them
+SUBSTRING_MIN = 4
 
 # One line per container; the labels are read one by one so a comma in a value cannot split them.
 PS_FORMAT = "\t".join([
@@ -41,16 +44,27 @@ PS_FORMAT = "\t".join([
     '{{.Label "com.docker.compose.image"}}',
     '{{.Label "com.docker.compose.oneoff"}}',
     "{{.Names}}",
+    "{{.Networks}}",
+    "{{.Mounts}}",
 ])
-PS_FIELDS = ("id", "state", "status", "service", "config_hash", "image_id", "oneoff", "name")
+PS_FIELDS = ("id", "state", "status", "service", "config_hash", "image_id", "oneoff", "name",
+             "networks", "mounts")
+NETWORK_FORMAT = '{{.Name}}\t{{.ID}}\t{{.Label "com.docker.compose.config-hash"}}'
+VOLUME_FORMAT = '{{.Name}}\t{{.Label "com.docker.compose.config-hash"}}'
 
 # Compose: level=warning msg="The \"SEC\" variable is not set. Defaulting to a blank string."
 _UNSET_RE = re.compile(r'The \\?"(?P<name>[A-Za-z_][A-Za-z0-9_]*)\\?" variable is not set')
 _HEALTH_RE = re.compile(r"\((?:health: )?(?P<health>healthy|unhealthy|starting)\)")
+_EXIT_RE = re.compile(r"^Exited \((?P<code>-?\d+)\)")
 # Compose's own variables that would silently change what the module asked for.
 _COMPOSE_ENV_OVERRIDES = ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES",
                           "COMPOSE_ENV_FILES", "COMPOSE_PATH_SEPARATOR", "COMPOSE_REMOVE_ORPHANS")
 _UP_ACTIONS = ("create", "recreate", "start", "scale")
+# compose-go cli/options.go@v2.0.2 and @v2.9.1: DefaultFileNames / DefaultOverrideFileNames
+DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+OVERRIDE_FILES = ("compose.override.yaml", "compose.override.yml",
+                  "docker-compose.override.yml", "docker-compose.override.yaml")
+_REFRESH_RE = re.compile(r"^(daily|weekly|every_(?P<every>[0-9hms]+))$")
 # Where the docker CLI looks for its plugins (after $DOCKER_CONFIG/cli-plugins).
 _PLUGIN_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
                 "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins")
@@ -68,14 +82,23 @@ class ComposeError(Exception):
 # Pure helpers (unit tested)
 # ---------------------------------------------------------------------------------------------
 def redact(obj, secrets):
-    """Return obj with every occurrence of a secret value replaced by MASK (recursively)."""
-    secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+    """Return obj with every secret value replaced by MASK (recursively).
+
+    Values of SUBSTRING_MIN characters or more are replaced wherever they occur inside a string;
+    shorter ones (``1``, ``on``) only where a whole string equals them, so that masking them
+    cannot garble unrelated text such as hashes and ids.
+    """
+    secrets = {s for s in secrets if s}
     if not secrets:
         return obj
+    long_ones = sorted((s for s in secrets if len(s) >= SUBSTRING_MIN), key=len, reverse=True)
+    short_ones = {s for s in secrets if len(s) < SUBSTRING_MIN}
 
     def _walk(value):
         if isinstance(value, str):
-            for secret in secrets:
+            if value in short_ones:
+                return MASK
+            for secret in long_ones:
                 value = value.replace(secret, MASK)
             return value
         if isinstance(value, dict):
@@ -85,6 +108,43 @@ def redact(obj, secrets):
         return value
 
     return _walk(obj)
+
+
+def parse_env_file(text: str) -> dict:
+    """KEY=VALUE lines of a dotenv file (``export``, quotes and comments as Compose's dotenv reads
+    them, compose-go dotenv/parser.go@v2.9.1), for redaction: every value is a secret."""
+    values = {}
+    for line in (text or "").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        value = value.strip()
+        if value[:1] in ("'", '"') and value[-1:] == value[:1] and len(value) >= 2:
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key.strip()] = value
+    return values
+
+
+def mask_environment(config: dict) -> dict:
+    """A copy of a resolved config whose per-service ``environment`` and ``build.args`` values are
+    all MASK: ``config`` resolves ``env_file:`` into ``environment`` (cmd/compose/config.go@v2.26.1
+    and @v2.40.3), so any of them may be a secret the module never saw."""
+    result = copy.deepcopy(config)
+    for svc in (result.get("services") or {}).values():
+        env = svc.get("environment")
+        if isinstance(env, dict):
+            svc["environment"] = {k: (None if v is None else MASK) for k, v in env.items()}
+        build = svc.get("build")
+        if isinstance(build, dict) and isinstance(build.get("args"), dict):
+            build["args"] = {k: (None if v is None else MASK) for k, v in build["args"].items()}
+    return result
 
 
 def env_strings(env) -> dict:
@@ -97,6 +157,34 @@ def env_strings(env) -> dict:
             value = "true" if value else "false"
         out[str(key)] = str(value)
     return out
+
+
+def variable_users(raw: dict, names) -> dict:
+    """For each variable name, where the uninterpolated config (``config --no-interpolate``)
+    references it: service names, or ``""`` for anything outside ``services``."""
+    patterns = {n: re.compile(r"\$\{?%s(?![A-Za-z0-9_])" % re.escape(n)) for n in names}
+    users = {n: set() for n in names}
+
+    def _walk(value, where):
+        if isinstance(value, str):
+            for n, pat in patterns.items():
+                if pat.search(value.replace("$$", "")):
+                    users[n].add(where)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                _walk(k, where)
+                _walk(v, where)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                _walk(v, where)
+
+    for key, value in (raw or {}).items():
+        if key == "services" and isinstance(value, dict):
+            for svc_name, svc in value.items():
+                _walk(svc, svc_name)
+        else:
+            _walk(value, "")
+    return users
 
 
 def unset_variables(stderr: str) -> list:
@@ -114,8 +202,17 @@ def parse_hashes(text: str) -> dict:
     return hashes
 
 
+def _status_fields(status: str) -> dict:
+    health = _HEALTH_RE.search(status)
+    code = _EXIT_RE.search(status)
+    return {"health": health.group("health") if health else None,
+            "exit_code": int(code.group("code")) if code else None}
+
+
 def parse_ps(text: str) -> list:
-    """Parse ``docker ps -a --no-trunc --format PS_FORMAT`` output; one-off containers are skipped."""
+    """Parse ``docker ps -a --no-trunc --format PS_FORMAT`` output; one-off containers are skipped.
+
+    ``networks`` and ``mounts`` are names here (the CLI shows no network ids)."""
     containers = []
     for line in (text or "").splitlines():
         if not line.strip():
@@ -126,22 +223,24 @@ def parse_ps(text: str) -> list:
         item = dict(zip(PS_FIELDS, fields))
         if item.pop("oneoff") == "True":
             continue
-        match = _HEALTH_RE.search(item["status"])
-        item["health"] = match.group("health") if match else None
+        item["networks"] = [n for n in item["networks"].split(",") if n]
+        item["mounts"] = [m for m in item["mounts"].split(",") if m]
+        item.update(_status_fields(item["status"]))
         containers.append(item)
     return containers
 
 
 def containers_from_api(items: list) -> list:
-    """The parse_ps() shape from Engine API GET /containers/json items."""
+    """The parse_ps() shape from Engine API GET /containers/json items; ``networks`` are the
+    network ids (NetworkSettings.Networks.*.NetworkID), ``mounts`` the volume names."""
     containers = []
     for item in items:
         labels = item.get("Labels") or {}
         if labels.get("com.docker.compose.oneoff") == "True":
             continue
         status = item.get("Status") or ""
-        match = _HEALTH_RE.search(status)
-        containers.append({
+        nets = ((item.get("NetworkSettings") or {}).get("Networks") or {})
+        entry = {
             "id": item["Id"],
             "state": item.get("State") or "",
             "status": status,
@@ -149,9 +248,45 @@ def containers_from_api(items: list) -> list:
             "config_hash": labels.get("com.docker.compose.config-hash", ""),
             "image_id": labels.get("com.docker.compose.image", ""),
             "name": ((item.get("Names") or ["/"])[0]).lstrip("/"),
-            "health": match.group("health") if match else None,
-        })
+            "networks": sorted(n.get("NetworkID") or "" for n in nets.values()),
+            "mounts": sorted(m.get("Name") or "" for m in item.get("Mounts") or []
+                             if m.get("Type") == "volume"),
+        }
+        entry.update(_status_fields(status))
+        containers.append(entry)
     return containers
+
+
+def networks_from_api(items: list) -> dict:
+    """name -> {"id", "hash"} from Engine API GET /networks items."""
+    return {n["Name"]: {"id": n.get("Id") or "", "hash": (n.get("Labels") or {}).get(CONFIG_HASH_LABEL, "")}
+            for n in items}
+
+
+def parse_network_ls(text: str) -> dict:
+    """Parse ``docker network ls --no-trunc --format NETWORK_FORMAT``; ids are names for the CLI path
+    (the CLI's ps shows network names only)."""
+    nets = {}
+    for line in (text or "").splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3:
+            nets[parts[0]] = {"id": parts[0], "hash": parts[2]}
+    return nets
+
+
+def volumes_from_api(body: dict) -> dict:
+    """name -> config-hash label from Engine API GET /volumes."""
+    return {v["Name"]: (v.get("Labels") or {}).get(CONFIG_HASH_LABEL, "")
+            for v in (body or {}).get("Volumes") or []}
+
+
+def parse_volume_ls(text: str) -> dict:
+    vols = {}
+    for line in (text or "").splitlines():
+        parts = line.split("\t")
+        if len(parts) == 2:
+            vols[parts[0]] = parts[1]
+    return vols
 
 
 def images_from_api(items: list) -> dict:
@@ -176,8 +311,9 @@ def _depends_on(service: dict) -> list:
     return list(deps)
 
 
-def select_services(config: dict, requested, profiles) -> list:
-    """The services to act on: the requested ones and what they depend on, else the enabled ones."""
+def select_services(config: dict, requested, profiles, dependencies: bool = True) -> list:
+    """The services to act on: the requested ones and (unless dependencies is false) what they
+    depend on, else the enabled ones."""
     services = config.get("services") or {}
     if requested:
         unknown = [name for name in requested if name not in services]
@@ -190,12 +326,15 @@ def select_services(config: dict, requested, profiles) -> list:
             if name in selected:
                 continue
             selected.append(name)
-            todo.extend(d for d in _depends_on(services[name]) if d in services)
+            if dependencies:
+                todo.extend(d for d in _depends_on(services[name]) if d in services)
         return sorted(selected)
     return sorted(name for name, svc in services.items() if service_enabled(svc, profiles))
 
 
-def replicas(service: dict) -> int:
+def replicas(service: dict, name: str = "", scale=None) -> int:
+    if scale and name in scale:
+        return int(scale[name])
     if service.get("scale") is not None:
         return int(service["scale"])
     deploy = service.get("deploy") or {}
@@ -208,15 +347,136 @@ def image_name(project: str, name: str, service: dict) -> str:
     return service.get("image") or "%s-%s" % (project, name)
 
 
+# --- Compose versions -------------------------------------------------------------------------
+# Where Compose's own `up` changed between the versions this module supports, the plan follows the
+# version that runs (the first version with each behaviour, from docker/compose's history):
+FEATURES = {
+    # pkg/compose/convergence.go stopDependentContainers (commit 1076f1d9a, first in v2.29.4):
+    # a recreated service stops its `depends_on: {restart: true}` dependents, `up` starts them again
+    "restart_dependents": (2, 29, 4),
+    # pkg/compose/create.go resolveOrCreateNetwork/removeDivergedNetwork (v2.31.0): a network whose
+    # com.docker.compose.config-hash label differs from NetworkHash() is removed and created again
+    "network_divergence": (2, 31, 0),
+    # pkg/compose/convergence.go checkExpectedNetworks/checkExpectedVolumes (v2.32.0): a running
+    # container not attached to an expected network, or not mounting an expected volume, is recreated
+    "container_attachments": (2, 32, 0),
+    # pkg/compose/create.go ensureVolume/removeDivergedVolume (v2.32.0): a diverged volume is
+    # recreated when the prompt is answered yes (-y / --yes, up.go@v2.40.3)
+    "volume_divergence": (2, 32, 0),
+    # pkg/compose/pull.go mustPull PullPolicyRefresh (first in v2.34.0): daily/weekly/every_<d> pull
+    # when the image's LastTagTime is older; pull.go pullRequiredImages@v2.26.1 pulls them on every up
+    "pull_refresh": (2, 34, 0),
+    # pkg/compose/hash.go ServiceHash leaves depends_on out from v2.29.3 (commit d658fecc6) and
+    # profiles from v2.30.2 (commit 513b6128c)
+    "hash_without_depends_on": (2, 29, 3),
+    "hash_without_profiles": (2, 30, 2),
+}
+
+
+def parse_version(text: str) -> tuple:
+    """``2.40.3-3`` / ``v2.26.1`` (``docker compose version --short``) -> (2, 40, 3)."""
+    match = re.search(r"(\d+)\.(\d+)\.(\d+)", text or "")
+    return tuple(int(x) for x in match.groups()) if match else (0, 0, 0)
+
+
+def has_feature(version: tuple, name: str) -> bool:
+    return tuple(version) >= FEATURES[name]
+
+
+def go_json(obj) -> str:
+    """Compact JSON as Go's encoding/json writes it (HTML-safe escapes, UTF-8 kept), so a hash of
+    it equals Compose's json.Marshal-based hashes for the same key order."""
+    text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def service_hash(svc: dict, version) -> str:
+    """ServiceHash (pkg/compose/hash.go@v2.26.1 / @v2.40.3) of one service of the resolved
+    ``config --format json``, which prints the service in ServiceConfig's field order: sha256 of its
+    JSON without build, pull_policy, scale and deploy.replicas (and, by version, depends_on and
+    profiles). Used only as a shortcut: where it equals a container's label the container is up to
+    date; anywhere else Compose's own ``config --hash`` decides."""
+    svc = dict(svc)
+    for key in ("build", "pull_policy", "scale"):
+        svc.pop(key, None)
+    if isinstance(svc.get("deploy"), dict):
+        svc["deploy"] = {k: v for k, v in svc["deploy"].items() if k != "replicas"}
+    if has_feature(version, "hash_without_depends_on"):
+        svc.pop("depends_on", None)
+    if has_feature(version, "hash_without_profiles"):
+        svc.pop("profiles", None)
+    return hashlib.sha256(go_json(svc).encode()).hexdigest()
+
+
+def _no_extensions(obj: dict) -> dict:
+    # Extensions are `json:"-"` in compose-go types.NetworkConfig/VolumeConfig (types.go@v2.9.1)
+    return {k: v for k, v in obj.items() if not k.startswith("x-")}
+
+
+def network_hash(net: dict) -> str:
+    """NetworkHash (pkg/compose/hash.go@v2.40.3): sha256 of the network's JSON, which
+    ``config --format json`` prints in the struct's field order."""
+    return hashlib.sha256(go_json(_no_extensions(net)).encode()).hexdigest()
+
+
+def volume_hash(vol: dict) -> str:
+    """VolumeHash (pkg/compose/hash.go@v2.40.3): like network_hash, with driver ``local`` when unset."""
+    vol = _no_extensions(vol)
+    if not vol.get("driver"):
+        ordered = {}
+        if "name" in vol:
+            ordered["name"] = vol["name"]
+        ordered["driver"] = "local"
+        ordered.update((k, v) for k, v in vol.items() if k not in ("name", "driver"))
+        vol = ordered
+    return hashlib.sha256(go_json(vol).encode()).hexdigest()
+
+
+def _service_networks(svc: dict) -> list:
+    nets = svc.get("networks")
+    if nets is None:
+        return [] if svc.get("network_mode") else ["default"]
+    return list(nets)
+
+
+def _service_volumes(svc: dict) -> list:
+    return [v.get("source") for v in svc.get("volumes") or []
+            if isinstance(v, dict) and v.get("type") == "volume" and v.get("source")]
+
+
+def dependents(config: dict, name: str, restart_only: bool = False) -> list:
+    """Services that depend on name (with ``restart: true`` only, when asked)."""
+    found = []
+    for other, svc in (config.get("services") or {}).items():
+        deps = svc.get("depends_on") or {}
+        if name in deps and (not restart_only or (isinstance(deps, dict) and (deps[name] or {}).get("restart"))):
+            found.append(other)
+    return sorted(found)
+
+
+def is_one_shot(config: dict, name: str) -> bool:
+    """A service another one waits on with ``condition: service_completed_successfully``:
+    Compose's --wait accepts it exited 0 (start.go getDependencyCondition@v2.26.1 / @v2.40.3)."""
+    for svc in (config.get("services") or {}).values():
+        deps = svc.get("depends_on") or {}
+        if isinstance(deps, dict) and (deps.get(name) or {}).get("condition") == "service_completed_successfully":
+            return True
+    return False
+
+
 def plan(config: dict, hashes: dict, containers: list, image_ids: dict, selected: list,
          state: str = "present", recreate: str = "auto", pull: str = "policy",
-         project: str = "", requested=None) -> dict:
-    """Decide the actions per selected service.
+         project: str = "", requested=None, version=(2, 40, 3), networks=None, volumes=None,
+         scale=None, build: str = "policy", assume_yes: bool = False, stale_images=()) -> dict:
+    """Decide the actions per selected service, as ``docker compose up`` of that version would.
 
     image_ids maps image reference -> local image id (None when the image is not present).
     requested: the services named by the user; their dependencies are selected too (so they
     exist and run), but only the named ones are stopped, restarted or removed.
-    Returns {"services": {name: [actions]}, "orphans": [service names]}.
+    networks: network name -> {"id", "hash"} on the engine; volumes: volume name -> config-hash label.
+    stale_images: image references a pull would change (registry digest differs, or pulled).
+    Returns {"services": {name: [actions]}, "orphans": [names], "resources": {name: [actions]}}.
     """
     services = config.get("services") or {}
     by_service = {}
@@ -224,6 +484,28 @@ def plan(config: dict, hashes: dict, containers: list, image_ids: dict, selected
         by_service.setdefault(c["service"], []).append(c)
     orphans = sorted(name for name in by_service if name not in services)
     actions = {}
+    resources = {}
+    networks = networks if networks is not None else {}
+    volumes = volumes if volumes is not None else {}
+    force = set()  # services a diverged network/volume makes Compose stop (and start again)
+    if state not in ("stopped", "absent"):
+        top_nets = config.get("networks") or {}
+        if has_feature(version, "network_divergence"):
+            for key, net in sorted(top_nets.items()):
+                if not isinstance(net, dict) or net.get("external"):
+                    continue
+                have = networks.get(net.get("name") or key)
+                if have and have["hash"] and have["hash"] != network_hash(net):
+                    resources["network " + (net.get("name") or key)] = ["recreate"]
+                    force.update(n for n in selected if key in _service_networks(services[n]))
+        if has_feature(version, "volume_divergence") and assume_yes:
+            for key, vol in sorted((config.get("volumes") or {}).items()):
+                if not isinstance(vol, dict) or vol.get("external"):
+                    continue
+                label = volumes.get(vol.get("name") or key)
+                if label and label != volume_hash(vol):
+                    resources["volume " + (vol.get("name") or key)] = ["recreate"]
+                    force.update(n for n in selected if key in _service_volumes(services[n]))
     for name in selected:
         svc = services[name]
         current = by_service.get(name, [])
@@ -239,28 +521,75 @@ def plan(config: dict, hashes: dict, containers: list, image_ids: dict, selected
         else:
             image = image_name(project, name, svc)
             want_image = image_ids.get(image)
-            if want_image is None and pull != "never":
-                todo.append("build" if svc.get("build") else "pull")
-            elif pull == "always":
+            builds = bool(svc.get("build"))
+            if builds and (build == "always" or (build == "policy" and svc.get("pull_policy") == "build")):
+                todo.append("build")
+            elif want_image is None and not (pull == "never" and not builds) and build != "never":
+                todo.append("build" if builds else "pull")
+            elif image in stale_images:
                 todo.append("pull")
-            want = replicas(svc)
+            want = replicas(svc, name, scale)
             if not current:
                 if want > 0:
                     todo.append("create")
             else:
+                pulled = image in stale_images
                 stale = [c for c in current
-                         if c["config_hash"] != hashes.get(name)
-                         or (c["image_id"] and c["image_id"] != want_image)]
-                if recreate == "always" or (recreate == "auto" and stale):
+                         if _stale(c, svc, hashes.get(name), want_image, pulled, config, networks, version)]
+                volume_gone = name in force and _mounts_diverged(svc, resources, config)
+                if recreate == "always" or (recreate == "auto" and (stale or volume_gone)):
                     todo.append("recreate")
-                elif len(running) < min(len(current), want):
+                elif name in force:
+                    todo.append("restart")
+                elif len(current) - len(_not_up(current, config, name)) < min(len(current), want):
                     todo.append("start")
                 if len(current) != want:
                     todo.append("scale")
-            if state == "restarted" and named and not any(a in _UP_ACTIONS for a in todo):
+            if state == "restarted" and named and not any(a in _UP_ACTIONS + ("restart",) for a in todo):
                 todo.append("restart")
         actions[name] = todo
-    return {"services": actions, "orphans": orphans}
+    if state not in ("stopped", "absent") and has_feature(version, "restart_dependents"):
+        # Compose stops the restart:true dependents of a recreated service and starts them again
+        for name in sorted(actions):
+            if "recreate" in actions[name]:
+                for other in dependents(config, name, restart_only=True):
+                    if other in actions and not any(a in _UP_ACTIONS + ("restart",) for a in actions[other]):
+                        actions[other].append("restart")
+    return {"services": actions, "orphans": orphans, "resources": resources}
+
+
+def _mounts_diverged(svc: dict, resources: dict, config: dict) -> bool:
+    vols = config.get("volumes") or {}
+    return any("volume " + ((vols.get(v) or {}).get("name") or v) in resources for v in _service_volumes(svc))
+
+
+def _not_up(current: list, config: dict, name: str) -> list:
+    """Containers Compose's `up` would start: not running, except a one-shot that exited 0
+    (this module counts a completed one-shot as up to date, where Compose would run it again)."""
+    one_shot = is_one_shot(config, name)
+    return [c for c in current if c["state"] != "running"
+            and not (one_shot and c["state"] == "exited" and c.get("exit_code") == 0)]
+
+
+def _stale(c: dict, svc: dict, want_hash, want_image, pulled: bool, config: dict, networks: dict, version) -> bool:
+    """mustRecreate (pkg/compose/convergence.go@v2.26.1 and @v2.40.3) for one container."""
+    if c["config_hash"] != want_hash:
+        return True
+    if c["image_id"] and (c["image_id"] != want_image or pulled):
+        return True
+    if has_feature(version, "container_attachments") and c["state"] == "running":
+        top = config.get("networks") or {}
+        for key in _service_networks(svc):
+            net = top.get(key) or {}
+            have = networks.get(net.get("name") or key)
+            if have and have["id"] not in c.get("networks", []):
+                return True
+        vols = config.get("volumes") or {}
+        for key in _service_volumes(svc):
+            name = (vols.get(key) or {}).get("name") or key
+            if c.get("mounts") is not None and name not in c["mounts"]:
+                return True
+    return False
 
 
 def is_change(actions: list) -> bool:
@@ -386,6 +715,36 @@ def project_hash(hashes: dict, selected: list) -> str:
 # ---------------------------------------------------------------------------------------------
 # The CLI driver
 # ---------------------------------------------------------------------------------------------
+def discover_files(project_dir: str) -> list:
+    """The Compose file (and override) Compose itself would pick in project_dir."""
+    found = [os.path.join(project_dir, n) for n in DEFAULT_FILES if os.path.isfile(os.path.join(project_dir, n))]
+    if not found:
+        return []
+    overrides = [os.path.join(project_dir, n) for n in OVERRIDE_FILES
+                 if os.path.isfile(os.path.join(project_dir, n))]
+    return found[:1] + overrides[:1]
+
+
+def refresh_seconds(policy: str):
+    """Seconds of a pull_policy ``daily``/``weekly``/``every_<duration>`` (compose-go
+    types.ServiceConfig.GetPullPolicy@v2.9.1), else None."""
+    match = _REFRESH_RE.match(policy or "")
+    if not match:
+        return None
+    if match.group(1) == "daily":
+        return 86400
+    if match.group(1) == "weekly":
+        return 7 * 86400
+    total = 0
+    for amount, unit in re.findall(r"(\d+)([hms]?)", match.group("every")):
+        total += int(amount) * {"h": 3600, "m": 60, "s": 1, "": 1}[unit]
+    return total
+
+
+def _registry_ref(ref: str) -> str:
+    return ref if "@" in ref or ":" in ref.rsplit("/", 1)[-1] else ref + ":latest"
+
+
 class ComposeStack:
     def __init__(self, module) -> None:
         self.module = module
@@ -394,12 +753,18 @@ class ComposeStack:
         self.project = p["project_name"]
         self.docker = module.get_bin_path("docker", required=True)
         self.env_values = env_strings(p["env"])
-        self.secrets = [v for v in self.env_values.values() if v]
-        self.timeout = p["timeout"]
+        self.read_timeout = p["read_timeout"]
+        self.apply_timeout = p["apply_timeout"]
         self.definition = p["definition"]
         self.project_dir = p["project_dir"]
-        if self.project_dir is None and p["files"]:
-            self.project_dir = os.path.dirname(os.path.abspath(p["files"][0]))
+        self.files = list(p["files"] or [])
+        if self.project_dir and self.files:
+            self.files = [f if os.path.isabs(f) else os.path.join(self.project_dir, f) for f in self.files]
+        if self.project_dir is None and self.files:
+            self.project_dir = os.path.dirname(os.path.abspath(self.files[0]))
+        if self.definition is None and not self.files and self.project_dir:
+            self.files = discover_files(self.project_dir)
+        self.secrets = [v for v in self.env_values.values() if v] + self._file_secrets()
         self.proc_env = dict(os.environ)
         for key in _COMPOSE_ENV_OVERRIDES:
             self.proc_env.pop(key, None)
@@ -412,13 +777,30 @@ class ComposeStack:
         self.engine = self.proc_env.get("DOCKER_HOST") or "the default socket"
         self.compose_plugin = self._find_plugin()
         sock = local_socket(self.proc_env)
-        self.api = DockerAPI(sock, self.timeout) if sock else None
+        self.api = DockerAPI(sock, self.read_timeout) if sock else None
         self.commands = []
+        self.version = None
         self.stdin_doc = None  # the definition (or watch override) Compose reads from stdin
 
+    def _file_secrets(self):
+        """Every value of the interpolation env files (env_files, else the project's .env, which
+        Compose reads only without --env-file: compose-go cli/options.go WithDotEnv@v2.9.1)."""
+        paths = list(self.p["env_files"])
+        if self.project_dir:
+            paths.append(os.path.join(self.project_dir, ".env"))
+        values = []
+        for path in paths:
+            try:
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    values += [v for v in parse_env_file(handle.read()).values() if v]
+            except OSError:
+                continue
+        return values
+
     def _find_plugin(self):
-        """The Compose plugin binary, run directly (standalone mode) for the offline ``config``
-        reads: it skips the docker CLI's start and plugin handshake, 3x faster on the hot path."""
+        """The Compose plugin binary, run directly (standalone mode): it skips the docker CLI's
+        start and plugin handshake, 3x faster on the hot path. $DOCKER_CONFIG/cli-plugins first,
+        as the docker CLI looks."""
         config_dir = self.proc_env.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
         for folder in (os.path.join(config_dir, "cli-plugins"),) + _PLUGIN_DIRS:
             path = os.path.join(folder, "docker-compose")
@@ -427,22 +809,27 @@ class ComposeStack:
         return None
 
     # -- running commands ------------------------------------------------------------------
-    def _start(self, args, stdin=None):
+    def _start(self, args, stdin=None, apply=False):
         proc = subprocess.Popen(args, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.proc_env,
                                 cwd=self.project_dir if self.project_dir and os.path.isdir(self.project_dir) else None)
-        return (proc, args, stdin, time.monotonic() + self.timeout)
+        timeout = self.apply_timeout if apply else self.read_timeout
+        return (proc, args, stdin, time.monotonic() + timeout, apply)
 
     def _finish(self, handle, check=True):
-        proc, args, stdin, deadline = handle
+        proc, args, stdin, deadline, apply = handle
         try:
             out, err = proc.communicate(input=stdin.encode() if stdin is not None else None,
                                         timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.communicate()
-            raise ComposeError("'%s' did not finish within timeout=%ss; is the Docker engine at %s answering?"
-                               % (" ".join(args[:5]), self.timeout, self.engine))
+            shown = " ".join(self._shown(args)[:6])
+            if apply:
+                raise ComposeError("'%s' did not finish within apply_timeout=%ss (a pull, build or start "
+                                   "of this size needs a larger apply_timeout)" % (shown, self.apply_timeout))
+            raise ComposeError("'%s' did not finish within read_timeout=%ss; is the Docker engine at %s answering?"
+                               % (shown, self.read_timeout, self.engine))
         out = out.decode("utf-8", "replace")
         err = err.decode("utf-8", "replace")
         if check and proc.returncode != 0:
@@ -450,8 +837,13 @@ class ComposeStack:
                                             % (" ".join(self._shown(args)), proc.returncode, err.strip() or out.strip())))
         return proc.returncode, out, err
 
-    def run(self, args, stdin=None, check=True):
-        return self._finish(self._start(args, stdin), check=check)
+    def run(self, args, stdin=None, check=True, apply=False):
+        return self._finish(self._start(args, stdin, apply), check=check)
+
+    def _abandon(self, *handles):
+        for h in handles:
+            if h:
+                self._finish(h, check=False)
 
     def _shown(self, args):
         """How a command reads for the user: ``docker compose ...`` whichever binary runs it."""
@@ -462,17 +854,19 @@ class ComposeStack:
     def _redact(self, obj):
         return redact(obj, self.secrets)
 
-    def compose_args(self, with_files=True, profiles_all=False, offline=False):
+    def _compose_base(self, offline=False):
         # the plugin binary directly (standalone mode) for offline reads, and for every command
         # when the engine is the local socket (no docker context for the CLI to resolve)
         if self.compose_plugin and (offline or self.api):
-            args = [self.compose_plugin, "-p", self.project]
-        else:
-            args = [self.docker, "compose", "-p", self.project]
+            return [self.compose_plugin, "-p", self.project]
+        return [self.docker, "compose", "-p", self.project]
+
+    def compose_args(self, with_files=True, profiles_all=False, offline=False):
+        args = self._compose_base(offline)
         if self.project_dir:
             args += ["--project-directory", self.project_dir]
         if with_files:
-            for f in self.p["files"] or []:
+            for f in self.files:
                 args += ["-f", f]
             if self.stdin_doc is not None:
                 args += ["-f", "-"]
@@ -507,6 +901,8 @@ class ComposeStack:
         """Local image id per reference (None when absent): from one ``image ls`` listing when given,
         with ``image inspect`` only for references the listing cannot answer (digests, odd names)."""
         ids = {}
+        if listing is None and self.api:
+            listing = images_from_api(self._api_call(self.api.images))
         if listing is not None:
             for img in images:
                 if normalize_image(img) in listing:
@@ -525,100 +921,220 @@ class ComposeStack:
 
     # -- reading ---------------------------------------------------------------------------
     def _check_files(self):
-        for f in (self.p["files"] or []) + self.p["env_files"]:
+        if self.definition is None and not self.files:
+            raise ComposeError("project_dir: no Compose file in %s (looked for %s)"
+                               % (self.project_dir, ", ".join(DEFAULT_FILES)))
+        for f in self.files + self.p["env_files"]:
             if not os.path.isfile(f):
                 raise ComposeError("file not found on the target: %s" % f)
 
-    def read_state(self):
-        """Resolved config, service hashes and containers; raises before anything is touched."""
+    def _version_args(self):
+        if self.compose_plugin:
+            return [self.compose_plugin, "version", "--short"]
+        return [self.docker, "compose", "version", "--short"]
+
+    def read_config(self):
+        """The resolved configuration (all profiles), failing on an unset variable that an
+        enabled service, or anything outside services, uses."""
         self._check_files()
-        watch = self.p["watch_files"]
         if self.definition is not None:
             self.stdin_doc = json.dumps(self.definition, indent=2)
+        cfg = self._start(self.compose_args(profiles_all=True, offline=True) + ["config", "--format", "json"], self.stdin_doc)
+        ver = self._start(self._version_args())
+        return cfg, ver
+
+    def _finish_config(self, cfg, ver, others=()):
+        rc, cfg_out, cfg_err = self._finish(cfg, check=False)
+        _vrc, ver_out, _verr = self._finish(ver, check=False)
+        self.version = parse_version(ver_out)
+        if rc != 0:
+            self._abandon(*others)
+            raise ComposeError(self._redact("the Compose definition is invalid: %s" % cfg_err.strip()))
+        config = json.loads(cfg_out)
+        missing = unset_variables(cfg_err)
+        if missing:
+            # Compose interpolates every service, whatever the profiles (it only warns): an unset
+            # variable is an error here only where an enabled (or requested) service uses it
+            raw = json.loads(self.run(self.compose_args(profiles_all=True, offline=True)
+                                      + ["config", "--no-interpolate", "--format", "json"], self.stdin_doc)[1])
+            wanted = set(select_services(config, [], self.p["profiles"])) | set(self.p["services"]) | {""}
+            users = variable_users(raw, missing)
+            missing = [n for n in missing if users[n] & wanted or not users[n]]
+            if missing:
+                self._abandon(*others)
+                raise ComposeError("interpolation variable(s) not set: %s (pass them in env or env_files)"
+                                   % ", ".join(missing), unset_variables=missing)
+        return config
+
+    def read_state(self):
+        """Resolved config, service hashes and the engine's state; raises before anything is touched."""
         ps = img = nets = None
         if not self.api:
             ps = self._start(self.ps_args())
             img = self._start(self.image_ls_args())
-            nets = self._start([self.docker, "network", "ls", "--format", "{{.Name}}"])
-        cfg = self._start(self.compose_args(profiles_all=True, offline=True) + ["config", "--format", "json"], self.stdin_doc)
-        hsh = None if watch else self._start(self.compose_args(profiles_all=True, offline=True) + ["config", "--hash", "*"], self.stdin_doc)
+            nets = self._start([self.docker, "network", "ls", "--no-trunc", "--format", NETWORK_FORMAT])
+        cfg, ver = self.read_config()
+        image_items = []
         if self.api:
             # while Compose resolves the definition: the engine's view, in-process
             try:
-                containers = self._api_call(self.api.containers, "com.docker.compose.project=%s" % self.project)
-                listing = images_from_api(self._api_call(self.api.images))
-                existing_nets = set(n["Name"] for n in self._api_call(self.api.networks))
+                containers = containers_from_api(self._api_call(
+                    self.api.containers, "com.docker.compose.project=%s" % self.project))
+                image_items = self._api_call(self.api.images)
+                listing = images_from_api(image_items)
+                networks = networks_from_api(self._api_call(self.api.networks))
             except ComposeError:
-                for h in (cfg, hsh):
-                    if h:
-                        self._finish(h, check=False)
+                self._abandon(cfg, ver)
                 raise
-            containers = containers_from_api(containers)
-        rc, cfg_out, cfg_err = self._finish(cfg, check=False)
-        if rc != 0:
-            for h in (hsh, ps, img, nets):
-                if h:
-                    self._finish(h, check=False)
-            raise ComposeError(self._redact("the Compose definition is invalid: %s" % cfg_err.strip()))
-        missing = unset_variables(cfg_err)
-        if missing:
-            for h in (hsh, ps, img, nets):
-                if h:
-                    self._finish(h, check=False)
-            raise ComposeError("interpolation variable(s) not set: %s (pass them in env or env_files)"
-                               % ", ".join(missing), unset_variables=missing)
-        config = json.loads(cfg_out)
+        config = self._finish_config(cfg, ver, (ps, img, nets))
         if not self.api:
             rc, ps_out, ps_err = self._finish(ps, check=False)
             if rc != 0:
-                for h in (hsh, img, nets):
-                    if h:
-                        self._finish(h, check=False)
+                self._abandon(img, nets)
                 raise ComposeError(self._redact("the Docker engine at %s did not answer: %s"
                                                 % (self.engine, ps_err.strip())))
             containers = parse_ps(ps_out)
             listing = parse_image_ls(self._finish(img)[1])
-            existing_nets = set(self._finish(nets)[1].split())
-        absent_nets = missing_external_networks(config, existing_nets)
+            networks = parse_network_ls(self._finish(nets)[1])
+        absent_nets = missing_external_networks(config, set(networks))
         if absent_nets:
-            if hsh:
-                self._finish(hsh, check=False)
             raise ComposeError("external network(s) %s do not exist on the engine; create them first "
                                "(community.docker.docker_network)" % ", ".join(absent_nets))
-        selected = select_services(config, self.p["services"], self.p["profiles"])
-        labels = {}
-        if watch:
-            # every service of the definition, not only the selected ones, so that the hashes
-            # (and the label) stay the same whatever subset a run acts on
-            every = sorted(config.get("services") or {})
-            users = watched_services(config, every, watch)
-            unused = [path for path, names in users.items() if not names]
-            if unused:
-                raise ComposeError("watch_files: %s is not mounted by any service of the project (%s)"
-                                   % (", ".join(unused), ", ".join(every)))
-            digests = {}
-            for path in users:
-                if not os.path.exists(path):
-                    raise ComposeError("watch_files: %s does not exist on the target" % path)
-                digests[path] = content_digest(path)
-            labels = watch_labels(users, digests)
-            if self.definition is not None:
-                self.stdin_doc = json.dumps(inject_labels(self.definition, labels), indent=2)
-            else:
-                self.stdin_doc = json.dumps(inject_labels({}, labels), indent=2)
-            hsh = self._start(self.compose_args(profiles_all=True, offline=True) + ["config", "--hash", "*"], self.stdin_doc)
-        _rc, hash_out, _err = self._finish(hsh)
-        hashes = parse_hashes(hash_out)
+        selected = select_services(config, self.p["services"], self.p["profiles"], self.p["dependencies"])
+        labels = self._watch_labels(config)
+        hashes = self.hashes(config, labels, containers, selected)
         services = config.get("services") or {}
         images = sorted({image_name(self.project, n, services[n]) for n in selected})
-        return config, hashes, containers, selected, labels, self.image_ids(images, listing)
+        volumes = {}
+        if self.p["assume_yes"] and has_feature(self.version, "volume_divergence") and config.get("volumes"):
+            volumes = self.read_volumes()
+        state = {"config": config, "hashes": hashes, "containers": containers, "selected": selected,
+                 "labels": labels, "ids": self.image_ids(images, listing), "networks": networks,
+                 "volumes": volumes, "image_items": image_items}
+        return state
+
+    def read_volumes(self):
+        label = "com.docker.compose.project=%s" % self.project
+        if self.api:
+            return volumes_from_api(self._api_call(self.api.volumes, label))
+        return parse_volume_ls(self.run([self.docker, "volume", "ls", "--filter", "label=" + label,
+                                         "--format", VOLUME_FORMAT])[1])
+
+    def _watch_labels(self, config):
+        watch = self.p["watch_files"]
+        if not watch:
+            return {}
+        # every service of the definition, not only the selected ones, so that the hashes
+        # (and the label) stay the same whatever subset a run acts on
+        every = sorted(config.get("services") or {})
+        users = watched_services(config, every, watch)
+        unused = [path for path, names in users.items() if not names]
+        if unused:
+            raise ComposeError("watch_files: %s is not mounted by any service of the project (%s)"
+                               % (", ".join(unused), ", ".join(every)))
+        digests = {}
+        for path in users:
+            if not os.path.exists(path):
+                raise ComposeError("watch_files: %s does not exist on the target" % path)
+            digests[path] = content_digest(path)
+        labels = watch_labels(users, digests)
+        self.stdin_doc = json.dumps(inject_labels(self.definition or {}, labels), indent=2)
+        return labels
+
+    def hashes(self, config, labels, containers=None, selected=None):
+        """The config-hash label `up` gives each service: ``config --hash`` of the *resolved*
+        configuration. ``config --hash`` on the files hashes the services before environment
+        resolution (cmd/compose/config.go runHash, cli.WithoutEnvironmentResolution, @v2.26.1 and
+        @v2.40.3) while `up` labels the container after it, so a service with ``env_file:`` (or an
+        ``environment`` entry taken from the process) would differ on every run
+        (docker/compose#14001). ``config --format json`` escapes ``$`` as ``$$``, so the resolved
+        document interpolates back to itself."""
+        doc = inject_labels(config, labels) if labels else config
+        if containers is not None and not labels:
+            # the fast path: every selected service has containers and each carries the hash
+            # computed here, so Compose's own would only confirm it. Not with watch labels: they
+            # are added at the end of the service's keys, not in ServiceConfig's field order.
+            services = doc.get("services") or {}
+            mine = {n: service_hash(services[n], self.version) for n in selected}
+            mine_containers = [c for c in containers if c["service"] in mine]
+            if {c["service"] for c in mine_containers} == set(mine) and \
+                    all(c["config_hash"] == mine[c["service"]] for c in mine_containers):
+                return mine
+        args = [self.compose_plugin or self.docker] + ([] if self.compose_plugin else ["compose"])
+        args += ["-p", self.project]
+        if self.project_dir:
+            args += ["--project-directory", self.project_dir]
+        args += ["-f", "-", "--profile", "*", "config", "--hash", "*"]
+        return parse_hashes(self.run(args, json.dumps(doc))[1])
+
+    # -- images ----------------------------------------------------------------------------
+    def pull_candidates(self, config, selected):
+        """Services whose image a pull may change: pull=always, or pull=policy with the service's
+        pull_policy always / daily / weekly / every_<d> (pull.go pullRequiredImages@v2.26.1 pulls
+        these on every up; mustPull@v2.40.3 pulls the refresh ones once their interval is over)."""
+        services = config.get("services") or {}
+        found = []
+        for name in selected:
+            svc = services[name]
+            if not svc.get("image") or self.p["pull"] in ("never", "missing"):
+                continue
+            policy = svc.get("pull_policy") or ""
+            if self.p["pull"] == "always" or policy == "always":
+                found.append(name)
+            elif self.p["pull"] == "policy" and refresh_seconds(policy) is not None:
+                if not has_feature(self.version, "pull_refresh") or self._refresh_due(svc["image"], refresh_seconds(policy)):
+                    found.append(name)
+        return found
+
+    def _refresh_due(self, image, seconds):
+        if not self.api:
+            return True
+        try:
+            meta = self.api.image(image).get("Metadata") or {}
+        except DockerAPIError:
+            return True
+        stamp = meta.get("LastTagTime") or ""
+        match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)", stamp)
+        if not match or stamp.startswith("0001-"):
+            return True
+        tagged = time.mktime(time.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S")) - time.timezone
+        return time.time() > tagged + seconds
+
+    def stale_images(self, config, names, items):
+        """Image references whose registry digest differs from the local image's (Engine API
+        GET /distribution, no pull), or None when this cannot be known (no local socket)."""
+        if not self.api:
+            return None
+        services = config.get("services") or {}
+        by_tag = {}
+        for item in items:
+            for tag in item.get("RepoTags") or []:
+                by_tag[tag] = item
+        stale = set()
+        for name in names:
+            ref = services[name]["image"]
+            try:
+                remote = self.api.distribution(_registry_ref(ref), self.read_timeout)
+            except DockerAPIError as exc:
+                raise ComposeError(self._redact("cannot read the registry digest of %s (pull_policy of %s): %s"
+                                                % (ref, name, exc))) from exc
+            digest = (remote.get("Descriptor") or {}).get("digest")
+            # the digests of the image the tag points at now (another local image of the same
+            # repository may carry the registry's digest)
+            item = by_tag.get(normalize_image(ref)) or by_tag.get(ref) or {}
+            local = {d.split("@", 1)[-1] for d in item.get("RepoDigests") or []}
+            if digest not in local:
+                stale.add(ref)
+        return stale
 
     # -- diff / state file -----------------------------------------------------------------
     def _state_path(self):
         return os.path.join(self.project_dir, STATE_FILE) if self.project_dir else None
 
     def _applied_view(self, config, selected, labels):
-        services = config.get("services") or {}
+        """What is stored and shown as the configuration: every environment value masked (they
+        may come from env_file), every value of env / env_files / .env redacted elsewhere."""
+        services = mask_environment(config).get("services") or {}
         view = {"name": self.project, "services": {}}
         for name in selected:
             svc = copy.deepcopy(services[name])
@@ -635,7 +1151,8 @@ class ComposeStack:
         if path and os.path.isfile(path):
             try:
                 with open(path) as handle:
-                    return json.load(handle)
+                    # masked again: a file written by an older version may hold clear values
+                    return self._redact(mask_environment(json.load(handle)))
             except ValueError:
                 return {}
         return {}
@@ -645,6 +1162,8 @@ class ComposeStack:
         if os.path.isfile(path):
             with open(path) as handle:
                 if handle.read() == content:
+                    if (os.stat(path).st_mode & 0o777) != mode and not self.module.check_mode:
+                        os.chmod(path, mode)
                     return False
         if self.module.check_mode:
             return True
@@ -664,32 +1183,91 @@ class ComposeStack:
             return self.absent()
         return self.present()
 
+    def _plan(self, st, stale=()):
+        p = self.p
+        return plan(st["config"], st["hashes"], st["containers"], st["ids"], st["selected"],
+                    state=p["state"], recreate=p["recreate"], pull=p["pull"], project=self.project,
+                    requested=set(p["services"]), version=self.version, networks=st["networks"],
+                    volumes=st["volumes"], scale=p["scale"], build=p["build"],
+                    assume_yes=p["assume_yes"], stale_images=stale)
+
+    def _up_flags(self, to_up):
+        p = self.p
+        flags = ["up", "-d"]
+        if p["remove_orphans"]:
+            flags.append("--remove-orphans")
+        if p["pull"] in ("missing", "never"):
+            flags += ["--pull", p["pull"]]
+        elif p["pull"] == "always":
+            flags += ["--pull", "missing"]  # pulled just before, where a pull changes anything
+        if p["build"] == "never":
+            flags.append("--no-build")
+        if p["recreate"] == "always":
+            flags.append("--force-recreate")
+        elif p["recreate"] == "never":
+            flags.append("--no-recreate")
+        if not p["dependencies"]:
+            flags.append("--no-deps")
+        if p["renew_anon_volumes"]:
+            flags.append("--renew-anon-volumes")
+        if p["assume_yes"] and has_feature(self.version, "volume_divergence"):
+            flags.append("--yes")
+        for name, count in sorted((p["scale"] or {}).items()):
+            if name in to_up:  # Compose refuses --scale for a service it does not bring up
+                flags += ["--scale", "%s=%s" % (name, count)]
+        if p["timeout"] is not None:
+            flags += ["--timeout", str(p["timeout"])]
+        return flags
+
     def present(self):
         p = self.p
         check = self.module.check_mode
-        config, hashes, containers, selected, labels, ids = self.read_state()
-        images = sorted(ids)
-        kwargs = dict(state=p["state"], recreate=p["recreate"], pull=p["pull"], project=self.project,
-                      requested=set(p["services"]))
-        result_plan = plan(config, hashes, containers, ids, selected, **kwargs)
-        orphans = result_plan["orphans"]
-        pulled_changed = False
-        pullable = [n for n in selected if config["services"][n].get("image")]
-        if p["pull"] == "always" and p["state"] != "stopped" and not check and pullable:
-            self.run(self.compose_args() + ["pull", "--quiet"] + pullable, self.stdin_doc)
-            new_ids = self.image_ids(images)
-            pulled_changed = new_ids != ids
-            ids = new_ids
-            result_plan = plan(config, hashes, containers, ids, selected, **kwargs)
-            for name, acts in result_plan["services"].items():
-                if "pull" in acts and not pulled_changed:
-                    acts.remove("pull")
+        st = self.read_state()
+        config, selected = st["config"], st["selected"]
+        if p["scale"]:
+            unknown = sorted(set(p["scale"]) - set(config.get("services") or {}))
+            if unknown:
+                raise ComposeError("scale: unknown service(s) %s" % ", ".join(unknown))
+        services = config.get("services") or {}
+        stale = set()
+        pulled_changed = built_changed = False
+        if p["state"] != "stopped":
+            candidates = self.pull_candidates(config, selected)
+            known = self.stale_images(config, candidates, st["image_items"]) if candidates else set()
+            # without the local socket a pull cannot be predicted: apply pulls them all (like up)
+            to_pull = [n for n in candidates if known is None or services[n]["image"] in known]
+            stale = known or set()
+            if to_pull and not check:
+                cmd = self.compose_args() + ["pull", "--quiet"] + to_pull
+                self.commands.append(self._shown(cmd))
+                self.run(cmd, self.stdin_doc, apply=True)
+            builds = [n for n, a in self._plan(st)["services"].items() if "build" in a]
+            if builds and not check:
+                cmd = self.compose_args() + ["build"] + builds
+                self.commands.append(self._shown(cmd))
+                self.run(cmd, self.stdin_doc, apply=True)
+            if (to_pull or builds) and not check:
+                new_ids = self.image_ids(sorted(st["ids"]))
+                pulled_changed = any(new_ids.get(services[n]["image"]) != st["ids"].get(services[n]["image"])
+                                     for n in to_pull)
+                built_changed = any(new_ids.get(image_name(self.project, n, services[n]))
+                                    != st["ids"].get(image_name(self.project, n, services[n])) for n in builds)
+                st["ids"] = new_ids
+                stale = set()
+        result_plan = self._plan(st, stale)
         actions = result_plan["services"]
+        orphans = result_plan["orphans"]
+        resources = result_plan["resources"]
+        if not check:
+            for acts in actions.values():
+                for done in ("pull", "build"):
+                    if done in acts and not (pulled_changed or built_changed or "create" in acts):
+                        acts.remove(done)
 
-        changed = pulled_changed or any(is_change(a) for a in actions.values())
+        changed = pulled_changed or built_changed or any(is_change(a) for a in actions.values())
         remove_orphan_ids = []
         if p["remove_orphans"] and orphans:
-            remove_orphan_ids = [c["id"] for c in containers if c["service"] in orphans]
+            remove_orphan_ids = [c["id"] for c in st["containers"] if c["service"] in orphans]
             changed = True
 
         files_changed = False
@@ -698,48 +1276,41 @@ class ComposeStack:
                                              json.dumps(self.definition, indent=2) + "\n", 0o644)
         # the whole enabled project (not only the selected services), so a run on a subset
         # does not rewrite it; this bookkeeping file alone never makes the task changed
-        view = self._applied_view(config, select_services(config, [], p["profiles"]), labels)
+        view = self._applied_view(config, select_services(config, [], p["profiles"]), st["labels"])
         before = self._read_before()
 
-        # mutating commands
-        # No --no-deps: Compose 2.26 (Debian 13's) hashes a service started with --no-deps
-        # without its depends_on, so its config-hash label would never match
-        # `config --hash` and the service would be recreated on every run. Dependencies
-        # that already match are left alone by `up` anyway.
-        up_flags = ["up", "-d", "--remove-orphans"] if p["remove_orphans"] else ["up", "-d"]
-        if p["pull"] in ("missing", "never"):
-            up_flags += ["--pull", p["pull"]]
-        if p["recreate"] == "always":
-            up_flags.append("--force-recreate")
-        elif p["recreate"] == "never":
-            up_flags.append("--no-recreate")
-        to_up = sorted(n for n, a in actions.items() if any(x in _UP_ACTIONS for x in a))
-        to_restart = sorted(n for n, a in actions.items() if "restart" in a)
+        up_services = ("restart",) if p["state"] == "present" else ()
+        to_up = sorted(n for n, a in actions.items() if any(x in _UP_ACTIONS + up_services for x in a))
+        to_restart = sorted(n for n, a in actions.items() if "restart" in a and n not in to_up)
         to_stop = sorted(n for n, a in actions.items() if "stop" in a)
+        stop_timeout = ["--timeout", str(p["timeout"])] if p["timeout"] is not None else []
         planned = []
         if to_up:
-            planned.append(self.compose_args() + up_flags + to_up)
+            planned.append(self.compose_args() + self._up_flags(to_up) + to_up)
         if remove_orphan_ids and not to_up:
             planned.append([self.docker, "rm", "-f"] + remove_orphan_ids)
         if to_restart:
-            planned.append(self.compose_args() + ["restart"] + to_restart)
+            planned.append(self.compose_args() + ["restart"] + stop_timeout + to_restart)
         if to_stop:
-            planned.append(self.compose_args() + ["stop"] + to_stop)
+            planned.append(self.compose_args() + ["stop"] + stop_timeout + to_stop)
+        if not to_up:
+            resources = {}  # Compose touches a network or volume only through a service using it
+        changed = changed or bool(resources)
         for cmd in planned:
             self.commands.append(self._shown(cmd))
             if not check:
-                self.run(cmd, None if cmd[:2] == [self.docker, "rm"] else self.stdin_doc)
+                self.run(cmd, None if cmd[:2] == [self.docker, "rm"] else self.stdin_doc, apply=True)
 
         # recorded only once Compose has applied it (a failed up leaves the previous "before")
         if p["state"] != "stopped" and (changed or files_changed or before != view):
             self._write_file(self._state_path(), json.dumps(view, indent=2, sort_keys=True) + "\n", 0o600)
-        final = containers
+        final = st["containers"]
         if planned and not check:
             final = self.read_containers()
         if p["wait"] and p["state"] != "stopped" and not check:
             final = self.wait(config, selected, final)
-        return self._result(config, hashes, selected, actions, orphans, final, ids,
-                            changed or files_changed, before, view, labels)
+        return self._result(config, st["hashes"], selected, actions, orphans, final, st["ids"],
+                            changed or files_changed, before, view, resources)
 
     def wait(self, config, selected, containers):
         deadline = time.monotonic() + self.p["wait_timeout"]
@@ -748,11 +1319,14 @@ class ComposeStack:
             bad, pending = None, []
             for name in selected:
                 current = [c for c in containers if c["service"] == name]
-                want = replicas(services[name])
+                want = replicas(services[name], name, self.p["scale"])
                 if want == 0:
                     continue
+                one_shot = is_one_shot(config, name)
                 for c in current:
                     if c["state"] in ("exited", "dead"):
+                        if one_shot and c.get("exit_code") == 0:
+                            continue  # completed: what its dependents wait for
                         bad = (name, c)  # will not come back by itself
                     elif c["state"] != "running" or c["health"] in ("starting", "unhealthy"):
                         # unhealthy can be transient (a slow check on a loaded host): wait on
@@ -776,7 +1350,7 @@ class ComposeStack:
             time.sleep(1)
             containers = self.read_containers()
 
-    def _result(self, config, hashes, selected, actions, orphans, containers, ids, changed, before, view, labels):
+    def _result(self, config, hashes, selected, actions, orphans, containers, ids, changed, before, view, resources):
         services = config.get("services") or {}
         out = {}
         for name in selected:
@@ -792,6 +1366,7 @@ class ComposeStack:
                 "containers": [c["id"][:12] for c in current],
             }
         flat = ["%s %s" % (n, a) for n in selected for a in actions.get(n, [])]
+        flat += ["(%s) %s" % (n, a) for n in sorted(resources) for a in resources[n]]
         result = {
             "changed": changed,
             "services": out,
@@ -799,6 +1374,7 @@ class ComposeStack:
             "orphans": orphans,
             "config_hash": project_hash(hashes, selected),
             "commands": self.commands,
+            "compose_version": ".".join(str(x) for x in self.version or ()),
         }
         if self.module._diff:
             result["diff"] = {
@@ -810,14 +1386,19 @@ class ComposeStack:
     def absent(self):
         p = self.p
         check = self.module.check_mode
-        if self.definition is not None:
-            self.stdin_doc = json.dumps(self.definition, indent=2)
+        if p["services"] and (self.definition is not None or self.files):
+            # names are checked against the definition when there is one (without one, a name
+            # with no container is simply already absent)
+            cfg, ver = self.read_config()
+            config = self._finish_config(cfg, ver)
+            select_services(config, p["services"], ["*"])
         containers = self.read_containers()
         by_service = {}
         for c in containers:
             by_service.setdefault(c["service"], []).append(c)
         planned = []
         actions = {}
+        stop_timeout = ["--timeout", str(p["timeout"])] if p["timeout"] is not None else []
         if p["services"]:
             ids = []
             for name in p["services"]:
@@ -827,6 +1408,8 @@ class ComposeStack:
                 else:
                     actions[name] = []
             if ids:
+                if p["timeout"] is not None:
+                    planned.append([self.docker, "stop", "--time", str(p["timeout"])] + ids)
                 planned.append([self.docker, "rm", "-f"] + (["-v"] if p["remove_volumes"] else []) + ids)
         else:
             for name in sorted(by_service):
@@ -835,7 +1418,7 @@ class ComposeStack:
             nets = self.run([self.docker, "network", "ls", "-q", "--filter", label])[1].split()
             vols = self.run([self.docker, "volume", "ls", "-q", "--filter", label])[1].split() if p["remove_volumes"] else []
             if containers or nets or vols:
-                cmd = [self.docker, "compose", "-p", self.project, "down", "--remove-orphans"]
+                cmd = [self.docker, "compose", "-p", self.project, "down", "--remove-orphans"] + stop_timeout
                 if p["remove_volumes"]:
                     cmd.append("--volumes")
                 if p["remove_images"]:
@@ -845,13 +1428,17 @@ class ComposeStack:
                     actions.setdefault("(networks)", ["remove"])
                 if vols:
                     actions.setdefault("(volumes)", ["remove"])
+        state_path = self._state_path()
+        state_file = bool(not p["services"] and state_path and os.path.exists(state_path))
         for cmd in planned:
             self.commands.append(self._shown(cmd))
             if not check:
-                self.run(cmd)
+                self.run(cmd, apply=True)
+        if state_file and not check:
+            os.remove(state_path)
         flat = ["%s %s" % (n, a) for n in sorted(actions) for a in actions[n]]
         result = {
-            "changed": bool(planned),
+            "changed": bool(planned) or state_file,
             "services": {n: {"actions": a, "state": "missing" if a or not by_service.get(n) else by_service[n][0]["state"],
                              "health": None, "image_id": None, "config_hash": None,
                              "containers": [c["id"][:12] for c in by_service.get(n, [])]}

@@ -6,7 +6,9 @@
 compose_stack reads the project's containers, the local images and the networks through it when
 the engine is a local unix socket: three HTTP requests in one process instead of three docker CLI
 processes. Anything else (tcp://, ssh://, a docker context) goes through the docker CLI.
-Endpoints used (Engine API, stable since v1.25): GET /containers/json, /images/json, /networks.
+Endpoints used (Engine API, stable since v1.25): GET /containers/json, /images/json, /networks,
+/volumes, /images/{name}/json; and GET /distribution/{name}/json (v1.30), which asks the image's
+registry for its current manifest digest without pulling anything.
 """
 
 from __future__ import annotations
@@ -63,8 +65,8 @@ class DockerAPI:
         self.path = path
         self.timeout = timeout
 
-    def get(self, url: str):
-        conn = _UnixConnection(self.path, self.timeout)
+    def get(self, url: str, timeout: float | None = None):
+        conn = _UnixConnection(self.path, timeout or self.timeout)
         try:
             conn.request("GET", url, headers={"Host": "docker"})
             resp = conn.getresponse()
@@ -86,3 +88,14 @@ class DockerAPI:
 
     def networks(self):
         return self.get("/networks")
+
+    def volumes(self, label: str):
+        filters = quote(json.dumps({"label": [label]}))
+        return self.get("/volumes?filters=" + filters)
+
+    def image(self, name: str):
+        return self.get("/images/%s/json" % quote(name, safe="/:@"))
+
+    def distribution(self, name: str, timeout: float | None = None):
+        """The registry's descriptor of an image reference ({"Descriptor": {"digest": ...}})."""
+        return self.get("/distribution/%s/json" % quote(name, safe="/:@"), timeout)

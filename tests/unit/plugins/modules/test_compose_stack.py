@@ -69,7 +69,7 @@ def test_no_change_plans_nothing(config, hashes):
     # the deployed `side` carries the watch label; its hash is the container's own label
     hashes["side"] = ps[0]["config_hash"]
     result = c.plan(config, hashes, ps, IMAGES, ["side", "web"], project="cstp")
-    assert result == {"services": {"side": [], "web": []}, "orphans": []}
+    assert result == {"services": {"side": [], "web": []}, "orphans": [], "resources": {}}
 
 
 def test_hash_difference_recreates_only_that_service(config, hashes):
@@ -178,7 +178,7 @@ def test_redact_nested_and_substrings(config):
     clean = c.redact(config, ["fixture-secret-value"])
     assert "fixture-secret-value" not in json.dumps(clean)
     assert clean["services"]["web"]["environment"]["SECRET"] == c.MASK
-    assert c.redact({"k": ["pre-abc-post"]}, ["abc", ""]) == {"k": ["pre-" + c.MASK + "-post"]}
+    assert c.redact({"k": ["pre-abcd-post"]}, ["abcd", ""]) == {"k": ["pre-" + c.MASK + "-post"]}
 
 
 def test_env_strings():
@@ -205,8 +205,9 @@ class FakeModule:
         self.params = dict(project_name="cstp", project_dir=str(tmp_path), definition=None, src=None,
                            files=None, env={"CST_SECRET": "fixture-secret-value"}, env_files=[], profiles=[],
                            services=[], state="present", pull="policy", recreate="auto", remove_orphans=False,
-                           remove_volumes=False, remove_images=None, wait=False, wait_timeout=5, timeout=10,
-                           docker_host=None, watch_files=[])
+                           remove_volumes=False, remove_images=None, wait=False, wait_timeout=5, timeout=None,
+                           read_timeout=10, apply_timeout=10, docker_host=None, watch_files=[], build="policy",
+                           dependencies=True, scale=None, assume_yes=False, renew_anon_volumes=False)
         self.params.update(params)
         self.check_mode = check_mode
         self._diff = True
@@ -231,7 +232,7 @@ class FakeCLI:
         self.returncode, self.out, self.err = 0, "", ""
         joined = " ".join(args)
         unset = not env.get("CST_SECRET")
-        if " config --format json" in joined:
+        if " config " in joined and "--format json" in joined:
             self.out = fixture("config.json")
             self.err = fixture("config-unset.stderr") if unset else ""
         elif " config --hash" in joined:
