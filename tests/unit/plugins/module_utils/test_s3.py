@@ -55,9 +55,9 @@ def test_vectors_are_present():
 
 
 def test_authorization_header_shape():
-    out = _s3.sign("GET", "/", "", [("Host", "example.amazonaws.com"),
-                                     ("X-Amz-Date", "20150830T123600Z")],
-                   _s3.EMPTY_SHA256, "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+    headers = [("Host", "example.amazonaws.com"), ("X-Amz-Date", "20150830T123600Z")]
+    secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+    out = _s3.sign("GET", "/", "", headers, _s3.EMPTY_SHA256, "AKIDEXAMPLE", secret,
                    "us-east-1", "service", "20150830T123600Z")
     assert out["authorization"] == (
         "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
