@@ -117,8 +117,9 @@ def sign(method, path, query, headers, payload_hash, access_key, secret_key, reg
 
 
 def _xml_text(root, tag):
+    """Text of the first element named ``tag``, whatever its namespace (servers differ)."""
     for elem in root.iter():
-        if elem.tag == tag or elem.tag == "{%s}%s" % (_S3_NS, tag):
+        if elem.tag.rpartition("}")[2] == tag:
             return (elem.text or "").strip()
     return None
 

@@ -8,7 +8,7 @@ fi
 exec python3 -c '
 import sys, urllib.request, urllib.error
 try:
-    urllib.request.urlopen("http://127.0.0.1:9000/", timeout=3)
+    urllib.request.urlopen("http://127.0.0.1:9000/", timeout=4)
 except urllib.error.HTTPError:
     pass  # any HTTP answer means the server is up
 except Exception as exc:
