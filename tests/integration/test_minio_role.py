@@ -9,7 +9,8 @@ started by a `minio server` stand-in script. moto in server mode accepts any cre
 and does not verify signatures (the signer is checked against AWS's test vectors in
 tests/unit/plugins/module_utils/test_s3.py), keeps its state in memory and has no console.
 
-One playbook, five runs: a bad bucket name (fails before any deploy), apply (-vvv), apply again (changed=0), check mode with one more
+One playbook, six runs: a bad bucket name and a too short password (both fail before any
+change), apply (-vvv), apply again (changed=0), check mode with one more
 bucket (predicted, not created), then state absent. No secret value may appear in any
 run's output or in the project and data directories.
 """
@@ -114,6 +115,12 @@ def test_minio_role_provisions_buckets_over_s3(standin_image, tmp_path):
         assert rc != 0 and "Bad_Name is not an S3 bucket name" in out, tail(out)
         ps = _docker("ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}")
         assert ps.stdout.strip() == "", "a bad bucket name must fail before the deploy"
+
+        rc, out = play("short-password", "-e", '{"minio_secrets": {"MINIO_ROOT_USER": "abc",'
+                       ' "MINIO_ROOT_PASSWORD": "short"}}')
+        outputs.append(out)
+        assert rc != 0 and "MINIO_ROOT_PASSWORD" in out and "8+ characters" in out, tail(out)
+        assert not os.path.exists(os.path.join(base, "project")), "must fail before any change"
 
         rc, out = play("apply", "-e", buckets, "-vvv")
         outputs.append(out)
