@@ -15,7 +15,7 @@ description:
     O(node_key) is the client's live node key (C(Self.PublicKey) of C(tailscale status --json));
     the node holding it is the live node."
   - Every other node registered under O(name) is deleted (C(headscale nodes delete)). Such a
-    node is left behind when the client's machine key changed (a reinstall wiped its state):
+    node is left behind when the client's machine key changed (a reinstall wiped its state);
     headscale registers a new machine key as a new node and gives it the name with a random
     suffix when the name is taken.
   - The live node is then renamed to O(name) (C(headscale nodes rename)) when its given name

@@ -13,9 +13,9 @@ version_added: 0.1.0
 description:
   - Reads the registered nodes (C(headscale nodes list -o json)). When O(node) is already
     registered (by host name or given name) and its expiry has not passed, nothing is
-    created and no key is returned. An expired node (logged out: headscale only expires a
+    created and no key is returned. An expired node (logged out; headscale only expires a
     node on logout) needs a new login, so it gets a key.
-  - With O(force) a key is created whatever headscale holds: the client itself said it needs
+  - With O(force) a key is created whatever headscale holds, because the client itself said it needs
     a login (the tailscale role asks this way, delegated to the coordinator).
   - "Otherwise creates one key with C(headscale preauthkeys create) (non-reusable and
     short-lived by default) and returns it in RV(key), for the node's first
