@@ -43,7 +43,7 @@ options:
     type: str
     required: true
   node_key:
-    description: The client's live node key (C(nodekey:...)).
+    description: The client's live node key (C(nodekey:...)), a public key.
     type: str
     required: true
 """
@@ -126,7 +126,7 @@ def main():
         argument_spec=dict(
             **CLI_ARGUMENT_SPEC,
             name=dict(type="str", required=True),
-            node_key=dict(type="str", required=True),
+            node_key=dict(type="str", required=True, no_log=False),  # a public key
         ),
         supports_check_mode=True,
     )

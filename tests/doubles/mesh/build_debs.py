@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Package the mesh double as .deb files, the way the real releases ship:
 headscale_<version>_linux_<arch>.deb (goreleaser/nfpm name) and tailscale_<version>_<arch>.deb.
 
-Usage: build_debs.py OUTDIR [--headscale 0.25.1,0.26.1,0.28.0] [--tailscale 1.82.5]
+Usage: python3 build_debs.py OUTDIR [--headscale 0.25.1,0.26.1,0.28.0] [--tailscale 1.82.5]
 Needs dpkg-deb. The packages hold the Python double (tests/doubles/mesh/*.py), a wrapper
 in /usr/bin and a systemd unit, so the roles' local-package install path runs unchanged.
 """

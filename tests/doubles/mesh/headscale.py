@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """A double of the headscale server and CLI (0.25, 0.26, 0.28), for applying the mesh roles.
 
 Not headscale: it keeps headscale's *contracts* as its sources define them, so the roles can
@@ -238,7 +237,7 @@ class State:
                 ipv4, ipv6 = self.next_ips(db)
                 given = request["hostname"].lower()
                 if db.execute("select 1 from nodes where given_name=?", (given,)).fetchone():
-                    suffix = "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+                    suffix = "".join(random.choice(string.ascii_lowercase + string.digits) for _index in range(8))
                     given = f"{given}-{suffix}"
                 cur = db.execute(
                     "insert into nodes (machine_key, node_key, hostname, given_name, user_id, ipv4,"
@@ -458,4 +457,3 @@ def main(argv):
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
-

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """A double of the tailscale CLI and tailscaled (1.82), for applying the mesh roles.
 
 Not tailscale: it keeps the contracts the roles rely on, per tailscale/tailscale@v1.82.5:
