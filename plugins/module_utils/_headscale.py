@@ -149,6 +149,16 @@ def preauthkey_create_argv(caps, binary, user=None, expiration="1h", reusable=Fa
     return argv + ["--output", "json"]
 
 
+def node_delete_argv(binary, node_id, config_path=None):
+    return base_argv(binary, config_path) + ["nodes", "delete", "--identifier", str(node_id),
+                                             "--force", "--output", "json"]
+
+
+def node_rename_argv(binary, node_id, new_name, config_path=None):
+    return base_argv(binary, config_path) + ["nodes", "rename", "--identifier", str(node_id),
+                                             new_name, "--output", "json"]
+
+
 def policy_check_argv(caps, binary, path, config_path=None):
     if not caps.policy_check:
         return None
@@ -269,6 +279,8 @@ def normalise_node(item):
         "id": _as_id(item.get("id")),
         "name": item.get("name", ""),
         "given_name": item.get("given_name", ""),
+        "machine_key": item.get("machine_key", ""),
+        "node_key": item.get("node_key", ""),
         "user": user.get("name", "") if isinstance(user, dict) else (user or ""),
         "user_id": _as_id(user.get("id")) if isinstance(user, dict) else None,
         "ip_addresses": ips,
@@ -285,6 +297,25 @@ def normalise_node(item):
 
 def parse_nodes(text):
     return [normalise_node(item) for item in _as_list(load_json(text, "nodes list"), "nodes list")]
+
+
+def node_expired(node, now=None):
+    """A node whose expiry has passed: logged out (a logout sets the expiry to now,
+    hscontrol/auth.go@v0.26.1 handleExistingNode) or its key ran out. It needs a new key."""
+    expiry = node.get("expiry")
+    if not expiry:
+        return False
+    moment = datetime.datetime.strptime(expiry, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    return moment <= (now or datetime.datetime.now(datetime.timezone.utc))
+
+
+def stale_nodes(nodes, hostname, keep_node_key):
+    """Nodes registered under ``hostname`` that are not the live one (node key
+    ``keep_node_key``): left behind when the machine key changed (a reinstall), since a
+    new machine key registers a new node (hscontrol/db/node.go@v0.26.1 RegisterNode)."""
+    wanted = hostname.lower()
+    return [node for node in nodes
+            if node["name"].lower() == wanted and node.get("node_key") != keep_node_key]
 
 
 def find_node(nodes, name, user=None):
@@ -338,10 +369,16 @@ def redact_key(key):
 _DURATION_RE = re.compile(r"^(\d+)(s|m|h|d)$")
 
 
-def check_duration(value, field):
-    """headscale durations the CLI accepts for --expiration: 30m, 1h, 7d ..."""
+def is_duration(value):
+    """A pre-auth key lifetime: a positive whole number of s, m, h or d (30m, 1h, 2d).
+    ``0s`` would create a key that is expired on arrival, so it is refused. The one rule,
+    also used by the roles (test plugin colab.cluster.headscale_duration)."""
     match = _DURATION_RE.match(str(value))
-    if not match or int(match.group(1)) == 0:
+    return bool(match) and int(match.group(1)) > 0
+
+
+def check_duration(value, field):
+    if not is_duration(value):
         raise HeadscaleError(f"{field}: {value!r} is not a duration like 30m, 1h or 2d")
     return value
 
@@ -349,11 +386,84 @@ def check_duration(value, field):
 _TAG_RE = re.compile(r"^tag:[a-z0-9][a-z0-9-]*$", re.IGNORECASE)
 
 
+def is_tag(value):
+    """An ACL tag: ``tag:`` then a letter or digit, then letters, digits or dashes. The one
+    rule, for headscale keys, tailscale --advertise-tags and the roles (test plugin
+    colab.cluster.mesh_tag)."""
+    return bool(_TAG_RE.match(str(value)))
+
+
 def check_tags(tags, field):
     for tag in tags or []:
-        if not _TAG_RE.match(tag):
+        if not is_tag(tag):
             raise HeadscaleError(f"{field}: {tag!r} is not a tag (tag:<name>)")
     return list(tags or [])
+
+
+# --- upgrades and client versions --------------------------------------------------------
+def upgrade_problem(installed, wanted, allow_downgrade=False):
+    """Why going from ``installed`` to ``wanted`` is refused, or "" when it may go ahead.
+
+    headscale is upgraded one minor release at a time ("upgrade sequentially through each
+    stable release", CHANGELOG.md@v0.28.0) after a database backup
+    (docs/setup/upgrade.md@v0.26.1); there is no downgrade path for the database.
+    """
+    if not installed or not wanted:
+        return ""
+    have, want = parse_version(installed), parse_version(wanted)
+    if want == have:
+        return ""
+    if want < have:
+        if allow_downgrade:
+            return ""
+        return (f"headscale {version_string(have)} is installed and {version_string(want)} is older:"
+                " downgrades are refused (the database is migrated forward only); set"
+                " headscale_allow_downgrade with a restored backup to force it")
+    if want[0] != have[0] or want[1] > have[1] + 1:
+        return (f"headscale {version_string(have)} -> {version_string(want)} skips a minor release:"
+                f" upgrade one minor release at a time ({have[0]}.{have[1] + 1}.x next)")
+    return ""
+
+
+# Oldest tailscale client each headscale minor accepts: MinSupportedCapabilityVersion in
+# hscontrol/capver/capver.go, mapped to a release by capver_generated.go, at each tag
+# (88 = v1.62.0 at v0.25.1 and v0.26.1; 90 = v1.64.0 at v0.27.1 and v0.28.0).
+MIN_CLIENT = {(0, 25): (1, 62, 0), (0, 26): (1, 62, 0), (0, 27): (1, 64, 0), (0, 28): (1, 64, 0)}
+
+
+def min_client_version(server_version):
+    """The oldest tailscale client ``server_version`` serves, as "1.62.0" ("" if unknown)."""
+    minor = parse_version(server_version)[:2]
+    known = [key for key in MIN_CLIENT if key <= minor]
+    if not known:
+        return ""
+    return version_string(MIN_CLIENT[max(known)])
+
+
+def extra_records(records, nodes):
+    """MagicDNS extra records with their address taken from the live node list.
+
+    A record ``{name, type, node}`` points at the node registered under that host name (or
+    given name): headscale hands out addresses in registration order
+    (hscontrol/db/ip.go@v0.26.1), so a fixed address in the inventory can name the wrong
+    node. Records of nodes not registered (or expired) yet are left out. Records with a
+    ``value`` are kept as they are. Sorted for a stable file (docs/ref/dns.md@v0.26.1).
+    """
+    out = []
+    for record in records or []:
+        kind = record.get("type", "A")
+        if record.get("node"):
+            node = find_node([n for n in nodes if not node_expired(n)], record["node"])
+            if node is None:
+                continue
+            addresses = node["ipv4"] if kind == "A" else node["ipv6"]
+            if not addresses:
+                continue
+            value = addresses[0]
+        else:
+            value = record["value"]
+        out.append({"name": record["name"], "type": kind, "value": value})
+    return sorted(out, key=lambda r: (r["name"], r["type"], r["value"]))
 
 
 # --- config.yaml schema -----------------------------------------------------------------

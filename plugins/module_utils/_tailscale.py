@@ -92,6 +92,8 @@ def facts(status, prefs=None):
         "magic_dns_suffix": suffix,
         "tags": sorted(self_.get("Tags") or []),
         "online": bool(self_.get("Online", False)),
+        # the node key the control server knows this node by (headscale nodes list node_key)
+        "node_key": self_.get("PublicKey", "") if status.get("BackendState") in LOGGED_IN_STATES else "",
         "control_url": normalise_url((prefs or {}).get("ControlURL")) if prefs is not None else None,
     }
 

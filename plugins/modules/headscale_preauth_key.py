@@ -12,7 +12,11 @@ short_description: Create a pre-auth key for a node only while that node is not 
 version_added: 0.1.0
 description:
   - Reads the registered nodes (C(headscale nodes list -o json)). When O(node) is already
-    registered (by host name or given name) nothing is created and no key is returned.
+    registered (by host name or given name) and its expiry has not passed, nothing is
+    created and no key is returned. An expired node (logged out; headscale only expires a
+    node on logout) needs a new login, so it gets a key.
+  - With O(force) a key is created whatever headscale holds, because the client itself said it needs
+    a login (the tailscale role asks this way, delegated to the coordinator).
   - "Otherwise creates one key with C(headscale preauthkeys create) (non-reusable and
     short-lived by default) and returns it in RV(key), for the node's first
     C(tailscale up). Run the task with C(no_log: true) and hand the key on the same way."
@@ -54,6 +58,10 @@ options:
     type: list
     elements: str
     default: []
+  force:
+    description: Create a key even when the node is registered and unexpired (the client reported it needs a login).
+    type: bool
+    default: false
   expiration:
     description: How long the key stays valid, as headscale reads it (C(30m), C(1h), C(2d)).
     type: str
@@ -91,8 +99,12 @@ EXAMPLES = r"""
 
 RETURN = r"""
 registered:
-  description: Whether the node was already registered (then no key was created).
+  description: Whether the node was already registered and unexpired (then no key was created).
   returned: always
+  type: bool
+expired:
+  description: The node is registered but expired (logged out), so a key was created for its new login.
+  returned: when the node is expired
   type: bool
 node:
   description: The registered node (normalised C(nodes list) entry), or empty.
@@ -126,6 +138,7 @@ from ansible_collections.colab.cluster.plugins.module_utils._headscale import (
     check_tags,
     find_node,
     find_user,
+    node_expired,
     parse_preauthkey,
     preauthkey_create_argv,
     redact_key,
@@ -153,7 +166,9 @@ class PreAuthKey:
             raise HeadscaleError("tags: a key without a user needs at least one tag")
 
         node = find_node(self.cli.nodes(), params["node"])
-        if node is not None:
+        if node is not None and node_expired(node):
+            result["expired"] = True
+        elif node is not None and not params["force"]:
             result.update(registered=True, node=node)
             if self.module._diff:
                 result["diff"] = {"before": {"registered": True}, "after": {"registered": True}}
@@ -192,6 +207,7 @@ def main():
             expiration=dict(type="str", default="1h"),
             reusable=dict(type="bool", default=False),
             ephemeral=dict(type="bool", default=False),
+            force=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

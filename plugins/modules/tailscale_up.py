@@ -120,6 +120,10 @@ reason:
   returned: always
   type: str
   sample: preferences differ
+needs_auth_key:
+  description: Whether the planned C(tailscale up) is a login, which needs O(auth_key) (useful in check mode, to fetch a key first).
+  returned: always
+  type: bool
 changes:
   description: Each preference that differs, as [before, after].
   returned: always
@@ -145,6 +149,7 @@ mesh:
     tags: []
     online: true
     control_url: https://headscale.example.org
+    node_key: "nodekey:7b0c..."
     version: 1.82.5-t1234abcd-g1234abcd
 """
 
@@ -153,6 +158,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.colab.cluster.plugins.module_utils._headscale import is_tag
 from ansible_collections.colab.cluster.plugins.module_utils._tailscale import (
     TailscaleError,
     bounded_argv,
@@ -205,7 +211,7 @@ class TailscaleUp:
         desired = self.desired()
         decision = plan(status, prefs, desired)
         result = {"changed": decision["action"] != "none", "action": decision["action"],
-                  "reason": decision["reason"],
+                  "reason": decision["reason"], "needs_auth_key": decision["needs_auth_key"],
                   "changes": {k: list(v) for k, v in decision["changes"].items()},
                   "commands": []}
         argv = None
@@ -282,7 +288,7 @@ def main():
         if login and not login.startswith(("http://", "https://")):
             raise TailscaleError(f"login_server: {login!r} must start with https:// or http://")
         for tag in params["tags"] or []:
-            if not tag.startswith("tag:") or len(tag) < 5:
+            if not is_tag(tag):
                 raise TailscaleError(f"tags: {tag!r} is not a tag (tag:<name>)")
         if params["hostname"] is not None and not params["hostname"].strip():
             raise TailscaleError("hostname: must not be empty")

@@ -93,4 +93,14 @@ def test_guard_refuses_renamed_keys(tmp_path):
     task = task.replace("tasks_from: render.yml", "tasks_from: validate.yml")
     rc, out = run_playbook(tmp_path, [task])
     assert rc != 0
-    assert "headscale_config_overrides.dns_config was removed in headscale 0.23; use dns." in out
+    assert "headscale_config_overrides: dns_config: removed in headscale 0.23, use dns" in out
+
+
+def test_guard_refuses_a_nameserver_list_like_the_python_rule(tmp_path):
+    """The role's own table lacked dns.nameservers.0 (a pre-0.23 list): it accepted what
+    validate_config refuses. The role now asks the same rule through the filter plugin."""
+    task = TASK.format(version="0.26.1", out=tmp_path, overrides="{dns: {nameservers: [1.1.1.1]}}")
+    task = task.replace("tasks_from: render.yml", "tasks_from: validate.yml")
+    rc, out = run_playbook(tmp_path, [task])
+    assert rc != 0
+    assert "dns.nameservers (a list): removed in headscale 0.23, use dns.nameservers.global" in out

@@ -126,12 +126,12 @@ def test_up_argv_mentions_every_managed_flag_and_hides_the_key():
     assert not any("/tmp/k" in part for part in ts.redact_argv(argv))
 
 
-def test_recorded_real_outputs():
-    status = fixture_json("tailscale", "recorded", "status_connected_trimmed.json")
+def test_quoted_third_party_outputs():
+    status = fixture_json("tailscale", "quoted", "status_connected_trimmed.json")
     facts = ts.facts(status)
     assert facts["ipv4"] == "100.107.222.96" and facts["ipv6"] == "fd7a:115c:a1e0::6e39:de61"
     assert facts["magic_dns_suffix"] == "tail4f69a0.ts.net" and facts["short_name"] == "BLAPTOP04"
-    logged_out = fixture_json("tailscale", "recorded", "status_logged_out_min.json")
+    logged_out = fixture_json("tailscale", "quoted", "status_logged_out_min.json")
     assert ts.facts(logged_out)["ips"] == []
     decision = ts.plan(logged_out, fixture_json("tailscale", "prefs_needslogin.json"), {"login_server": LOGIN})
     assert decision["action"] == "up" and decision["needs_auth_key"]

@@ -1,7 +1,7 @@
 """Doubles of the headscale and tailscale CLIs for the mesh modules' unit tests.
 
 Neither CLI can be installed here (no reachable registry ships them). These doubles
-follow their published command-line contracts per version and answer with the recorded
+follow their published command-line contracts per version and answer with the transcribed
 shapes under tests/unit/plugins/fixtures/{headscale/<version>,tailscale}/ (see the
 SOURCES.md there). They are strict: an argv a real release would reject (a user name
 where 0.26 wants the numeric id, a positional user name to `users destroy` on 0.24+, a
