@@ -69,8 +69,8 @@ LAB_OVERRIDES = {
 
 
 def _is_role_variable(name):
-    """Role variables, as opposed to facts (colab_*) and connection settings (ansible_*)."""
-    return not name.startswith(("colab_", "ansible_"))
+    """Role variables, as opposed to facts (colab_*, the lab's lab_*) and connection settings."""
+    return not name.startswith(("colab_", "lab_", "ansible_"))
 
 
 def _inventory(name, *args):
