@@ -18,13 +18,14 @@ export PY_COLORS ?= 0
 PYTEST_LAYERS ?= tests/unit tests/integration tests/molecule tests/lab
 
 .PHONY: help venv link engine image lab lab-up lab-converge lab-summary lab-down \
-        lint yamllint ansible-lint sanity unit integration molecule test build changelog clean
+        lint yamllint ansible-lint sanity unit integration molecule ee test build changelog clean
 
 help:
 	@echo "make lab        set everything up and converge the lab (cooperator + director)"
 	@echo "make lab-down   remove every lab container, volume and network"
 	@echo "make test       set everything up and pass every test"
 	@echo "make lint | sanity | unit | integration | molecule | build"
+	@echo "make ee         build the execution environment image here (offline, cached by content)"
 
 # --- setup ----------------------------------------------------------------------------
 $(STAMP): requirements.txt
@@ -88,6 +89,11 @@ test: venv link engine image
 	$(MAKE) --no-print-directory ansible-lint
 	$(MAKE) --no-print-directory sanity
 	pytest -x $(PYTEST_LAYERS)
+
+# The execution environment of execution-environment.yml, built offline from the local base
+# image (tests/ee.py); a second run finds the image by its content hash and builds nothing.
+ee: venv image
+	$(BIN)/python tests/ee.py build
 
 # --- packaging ------------------------------------------------------------------------
 build: venv
