@@ -24,7 +24,7 @@ import pytest
 
 from tests import ee
 from tests.awx import copy_project, private_data_dir
-from tests.helpers import OUTPUT, ROOT, tail
+from tests.helpers import OUTPUT, ROOT, ansible_env, tail, tool
 from tests.lab.conftest import parse_recap
 
 pytestmark = pytest.mark.lab
@@ -43,9 +43,9 @@ def ee_image():
 
 
 def _lab_inventory_vars():
-    out = subprocess.run(["ansible-inventory", "-i", "inventory/lab", "--host", "cooperator"],
+    out = subprocess.run([tool("ansible-inventory"), "-i", "inventory/lab", "--host", "cooperator"],
                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=True,
-                         env={**os.environ, "ANSIBLE_CONFIG": os.path.join(ROOT, "ansible.cfg")})
+                         env=ansible_env())
     return json.loads(out.stdout)
 
 
