@@ -1,6 +1,7 @@
 # colab.cluster — the two commands are `make lab` and `make test`.
-# Everything they need (the virtualenv, a Docker engine, Compose V2, the base image)
-# is installed by the targets below when missing, and left alone when present.
+# Everything they need (the Debian packages of the machine itself, python3-venv included,
+# the virtualenv, a Docker engine, Compose V2, the base image) is installed by the targets
+# below when missing, and left alone when present.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -9,6 +10,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
+# The pinned Python dependencies (tests/integration/test_fresh_machine.py points it at a
+# smaller file to keep that test cheap; the target is the same).
+REQUIREMENTS ?= requirements.txt
 LINK := .ansible/collections/ansible_collections/colab/cluster
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -17,7 +21,7 @@ export PY_COLORS ?= 0
 # pytest runs the slow layers in this order and stops at the first failure.
 PYTEST_LAYERS ?= tests/unit tests/integration tests/molecule tests/lab
 
-.PHONY: help venv link engine image lab lab-up lab-converge lab-summary lab-down \
+.PHONY: help host venv link engine image lab lab-up lab-converge lab-summary lab-down \
         lint yamllint ansible-lint sanity unit integration molecule ee test build changelog clean
 
 help:
@@ -28,9 +32,17 @@ help:
 	@echo "make ee         build the execution environment image here (offline, cached by content)"
 
 # --- setup ----------------------------------------------------------------------------
-$(STAMP): requirements.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+# The machine's own Debian packages: python3-venv when $(PYTHON) cannot make a virtualenv
+# with pip (Debian's python3 cannot without it), openssh-client, git, openssl. Checked on
+# every run (a fraction of a second), installed only when missing.
+host:
+	@$(PYTHON) lab/lab.py host --python "$$(command -v $(PYTHON))"
+
+# A venv without pip is what `python3 -m venv` leaves behind when ensurepip is missing:
+# it is made again.
+$(STAMP): $(REQUIREMENTS) | host
+	@test -x $(BIN)/pip || $(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
 	@touch $(STAMP)
 
 venv: $(STAMP)
