@@ -19,11 +19,12 @@ a container reaches PyPI only through a TLS interception whose CA the host holds
    and ``docker build`` builds it.
 
 Every image is tagged by a hash of what goes into it (the EE file, the base Containerfile,
-this file), so a second run finds the image and builds nothing. These images are local
+the pip requirements, the test layer, RECIPE), so a second run finds the image and builds nothing. These images are local
 test artifacts: tagged ``test-<hash>``, they are never pushed anywhere.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -44,6 +45,9 @@ BIN = os.path.dirname(sys.executable)
 # What ansible-builder's generated stages install with pip besides the EE's own list:
 # bindep/pyyaml/packaging (builder stage) and dumb-init (options.container_init default).
 BUILDER_EXTRAS = ["bindep", "pyyaml", "packaging", "dumb-init==1.2.5", "setuptools", "wheel"]
+
+# Bump when the way the images are built changes (the hash covers the inputs, not this code).
+RECIPE = "1"
 
 TEST_LAYER = """\
 FROM {base}
@@ -82,7 +86,7 @@ def pip_requirements(definition=None):
 def tags():
     base_key = _hash(_read(os.path.join(BASE_DIR, "Containerfile")), LOCAL_DEBIAN)
     test_key = _hash(base_key, TEST_LAYER, "\n".join(pip_requirements()))
-    ee_key = _hash(test_key, _read(EE_FILE), _read(os.path.abspath(__file__)))
+    ee_key = _hash(test_key, _read(EE_FILE), RECIPE)
     return {
         "base": f"colab/ee-base:test-{base_key}",
         "test_base": f"colab/ee-base:test-{test_key}-wheels",
@@ -108,7 +112,17 @@ def _run(cmd, log, timeout, **kw):
 
 
 def build(log):
-    """Build whatever is missing; return (tags, seconds spent, what was built)."""
+    """Build whatever is missing; return (tags, seconds spent, what was built).
+
+    One build at a time per checkout (a lock file under .cache/ee): a second caller waits,
+    then finds the image."""
+    os.makedirs(CACHE, exist_ok=True)
+    with open(os.path.join(CACHE, "build.lock"), "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(log)
+
+
+def _build(log):
     names = tags()
     built = []
     start = time.monotonic()
