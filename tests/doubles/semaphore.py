@@ -57,7 +57,8 @@ class SemaphoreDouble:
             template["task_params"] = {**ANSIBLE_TEMPLATE_PARAMS, **template["task_params"]}
         self.templates[template_id] = template
 
-    def _handler(double):  # noqa: N805 - the double, seen from the handler class
+    def _handler(self):
+        double = self
         prefix = re.compile(rf"^/api/project/{double.project_id}/(?P<rest>.*)$")
 
         class Handler(BaseHTTPRequestHandler):
