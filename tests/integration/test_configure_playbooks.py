@@ -28,7 +28,7 @@ def _templates():
 
 def _semaphore(double, log):
     env = ansible_env(SEMAPHORE_URL=double.url, SEMAPHORE_TOKEN=TOKEN)
-    rc, text = run_logged([tool("ansible-playbook"), "semaphore/configure.yml", "-vvv"], log,
+    rc, text = run_logged([tool("ansible-playbook"), "-i", "localhost,", "semaphore/configure.yml", "-vvv"], log,
                           timeout=300, env=env)
     assert rc == 0, text[-4000:]
     recap = RECAP.search(text)
@@ -69,7 +69,7 @@ def _closed_port():
 def test_awx_configure_never_prints_the_token():
     env = ansible_env(CONTROLLER_HOST=f"http://127.0.0.1:{_closed_port()}",
                       CONTROLLER_OAUTH_TOKEN=TOKEN, CONTROLLER_VERIFY_SSL="false")
-    rc, text = run_logged([tool("ansible-playbook"), "awx/configure.yml", "-vvv"],
+    rc, text = run_logged([tool("ansible-playbook"), "-i", "localhost,", "awx/configure.yml", "-vvv"],
                           "awx-configure.log", timeout=300, env=env)
     assert rc != 0 and "execution_environment" in text
     assert TOKEN not in text, "the AWX token appears in the -vvv output"
