@@ -49,8 +49,9 @@ def _lab_inventory_vars():
 
 
 def _docker_args(pdd, connection):
-    args = ["--rm", "--network", "host", "--user", "root",
-            "-v", f"{pdd}:/runner", "-v", f"{os.path.join(ROOT, '.lab')}:{LAB_STATE}"]
+    args = ["--rm", "--network", "host", "--user", "root", "-v", f"{pdd}:/runner"]
+    if os.path.isdir(os.path.join(ROOT, ".lab")):
+        args += ["-v", f"{os.path.join(ROOT, '.lab')}:{LAB_STATE}"]
     if connection.endswith("docker"):
         # The lab is reached with the docker connection: the job needs the engine's socket
         # and a docker CLI (the host's, a static binary), as an AWX runner would for such an
@@ -74,7 +75,7 @@ def _drift_nodes(lab):
         assert res.returncode == 0, res.stderr
 
 
-def _runner(image, pdd, connection, name):
+def _runner(image, pdd, connection, name, recap=True):
     proc = _in_ee(image, pdd, connection, "ansible-runner", "run", "/runner", "-p", "site.yml",
                   "--ident", name)
     stdout_file = os.path.join(pdd, "artifacts", name, "stdout")
@@ -84,7 +85,32 @@ def _runner(image, pdd, connection, name):
             text = fh.read()
     with open(os.path.join(OUTPUT, f"awx-runner-{name}.log"), "w", encoding="utf-8") as log:
         log.write(text + "\n--- container ---\n" + proc.stdout + proc.stderr)
-    return proc.returncode, text, parse_recap(text + "\n")
+    return proc.returncode, text or proc.stdout + proc.stderr, parse_recap(text + "\n") if recap else None
+
+
+def _export_in_ee(image, pdd, connection, inventory):
+    """AWX's inventory update, inside the EE (RunInventoryUpdate.build_args)."""
+    source = f"/runner/project/inventory/{inventory}"
+    inv = _in_ee(image, pdd, connection, "sh", "-c",
+                 f"cd /runner/project && ansible-inventory --list --export -i {source} --playbook-dir {source}",
+                 timeout=300)
+    assert inv.returncode == 0, inv.stdout + inv.stderr
+    return json.loads(inv.stdout)
+
+
+def test_production_site_in_the_ee_finds_every_role_from_the_project(ee_image):
+    """No lab needed: AWX's layout for inventory/production, `--syntax-check` through the
+    runner in the EE resolves every colab.cluster role from the project checkout."""
+    pdd = os.path.join(OUTPUT, "awx-runner-syntax")
+    shutil.rmtree(pdd, ignore_errors=True)
+    copy_project(os.path.join(pdd, "project"))
+    private_data_dir(pdd, {})
+    private_data_dir(pdd, _export_in_ee(ee_image, pdd, "ssh", "production"))
+    with open(os.path.join(pdd, "env", "cmdline"), "w", encoding="utf-8") as fh:
+        fh.write("--syntax-check")
+    rc, text, _ = _runner(ee_image, pdd, "ssh", "syntax", recap=False)
+    assert rc == 0, tail(text, 40)
+    assert "playbook: site.yml" in text
 
 
 def test_site_through_ansible_runner_in_the_ee_converges_then_changes_nothing(converged_lab, ee_image):
@@ -94,12 +120,7 @@ def test_site_through_ansible_runner_in_the_ee_converges_then_changes_nothing(co
     lab_vars = _lab_inventory_vars()
     connection = lab_vars.get("ansible_connection", "ansible.builtin.ssh")
     private_data_dir(pdd, {})
-    # AWX's inventory update, inside the EE (RunInventoryUpdate.build_args).
-    source = "/runner/project/inventory/lab"
-    inv = _in_ee(ee_image, pdd, connection, "sh", "-c",
-                 f"cd /runner/project && ansible-inventory --list --export -i {source} --playbook-dir {source}",
-                 timeout=300)
-    assert inv.returncode == 0, inv.stdout + inv.stderr
+    export = _export_in_ee(ee_image, pdd, connection, "lab")
     with open(os.path.join(ROOT, ".lab", "infisical", "client_secret"), encoding="utf-8") as fh:
         client_secret = fh.read().strip()
     with open(os.path.join(ROOT, ".lab", "infisical", "port"), encoding="utf-8") as fh:
@@ -109,7 +130,7 @@ def test_site_through_ansible_runner_in_the_ee_converges_then_changes_nothing(co
     if not connection.endswith("docker") and os.path.exists(key_path):
         with open(key_path, encoding="utf-8") as fh:
             ssh_key = fh.read()   # AWX's machine credential: runner loads it into ssh-agent
-    private_data_dir(pdd, json.loads(inv.stdout),
+    private_data_dir(pdd, export,
                      extravars={"lab_state_dir": LAB_STATE,
                                 "colab_infisical_url": f"http://127.0.0.1:{port}"},
                      envvars={"COLAB_INFISICAL_CLIENT_ID": "colab-lab-identity",
