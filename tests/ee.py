@@ -160,7 +160,7 @@ def _build(log):
               "--output-filename", "Containerfile"], log, timeout=300, cwd=ROOT)
         _run(["docker", "build", "-f", os.path.join(context, "Containerfile"),
               "--build-arg", f"EE_BASE_IMAGE={names['test_base']}", "-t", names["ee"], context],
-             log, timeout=2400)
+             log, timeout=5400)
         built.append(names["ee"])
     finally:
         shutil.rmtree(context, ignore_errors=True)
