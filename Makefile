@@ -1,6 +1,7 @@
 # colab.cluster — the two commands are `make lab` and `make test`.
-# Everything they need (the virtualenv, a Docker engine, Compose V2, the base image)
-# is installed by the targets below when missing, and left alone when present.
+# Everything they need (the Debian packages of the machine itself, python3-venv included,
+# the virtualenv, a Docker engine, Compose V2, the base image) is installed by the targets
+# below when missing, and left alone when present.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -9,6 +10,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
+# The pinned Python dependencies (tests/integration/test_fresh_machine.py points it at a
+# smaller file to keep that test cheap; the target is the same).
+REQUIREMENTS ?= requirements.txt
 LINK := .ansible/collections/ansible_collections/colab/cluster
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -17,19 +21,28 @@ export PY_COLORS ?= 0
 # pytest runs the slow layers in this order and stops at the first failure.
 PYTEST_LAYERS ?= tests/unit tests/integration tests/molecule tests/lab
 
-.PHONY: help venv link engine image lab lab-up lab-converge lab-summary lab-down \
-        lint yamllint ansible-lint sanity unit integration molecule test build changelog clean
+.PHONY: help host venv link engine image lab lab-up lab-converge lab-summary lab-down \
+        lint yamllint ansible-lint sanity unit integration molecule ee test build changelog clean
 
 help:
 	@echo "make lab        set everything up and converge the lab (cooperator + director)"
 	@echo "make lab-down   remove every lab container, volume and network"
 	@echo "make test       set everything up and pass every test"
 	@echo "make lint | sanity | unit | integration | molecule | build"
+	@echo "make ee         build the execution environment image here (offline, cached by content)"
 
 # --- setup ----------------------------------------------------------------------------
-$(STAMP): requirements.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+# The machine's own Debian packages: python3-venv when $(PYTHON) cannot make a virtualenv
+# with pip (Debian's python3 cannot without it), openssh-client, git, openssl. Checked on
+# every run (a fraction of a second), installed only when missing.
+host:
+	@$(PYTHON) lab/lab.py host --python "$$(command -v $(PYTHON))"
+
+# A venv without pip is what `python3 -m venv` leaves behind when ensurepip is missing:
+# it is made again.
+$(STAMP): $(REQUIREMENTS) | host
+	@test -x $(BIN)/pip || $(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r $(REQUIREMENTS)
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -90,6 +103,11 @@ test: venv link engine image
 	$(MAKE) --no-print-directory ansible-lint
 	$(MAKE) --no-print-directory sanity
 	pytest -x $(PYTEST_LAYERS)
+
+# The execution environment of execution-environment.yml, built offline from the local base
+# image (tests/ee.py); a second run finds the image by its content hash and builds nothing.
+ee: venv image
+	$(BIN)/python tests/ee.py build
 
 # --- packaging ------------------------------------------------------------------------
 build: venv

@@ -3,11 +3,18 @@
 Run with the machine's python3 (standard library only, so it works before the
 project's virtualenv exists):
 
+    python3 lab/lab.py host       # the Debian packages the setup needs (python3-venv, ...)
     python3 lab/lab.py engine     # a Docker engine answers, Compose V2 is installed
     python3 lab/lab.py image      # the Debian 13 systemd base image exists (built once)
-    python3 lab/lab.py up         # all of the above + the lab network and nodes
-    python3 lab/lab.py summary    # what runs where, after a converge
+    python3 lab/lab.py up         # all of the above + the node image, network and nodes
+    python3 lab/lab.py summary    # what runs where after a converge, how to ssh in
     python3 lab/lab.py down       # remove every lab container, volume and network
+
+The nodes are reached the way the real ones are: over ssh, as the unprivileged admin
+user `colab`, with `become` (sudo). Each lab has its own client key and host keys under
+.lab/ssh/ (id_ed25519, known_hosts: the host keys are made here and installed into the
+nodes, so they are pinned before the first connection and host key checking stays on).
+`docker exec` is used only to make a node and install those keys (bootstrap).
 
 Every step checks before it acts, so a second call changes nothing. A setup problem
 (no engine and none can be started, no disk space, a package apt cannot install)
@@ -18,11 +25,14 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
+import shlex
 import sys
+import tarfile
 import tempfile
 import time
 
@@ -34,6 +44,21 @@ BASE_IMAGE = os.environ.get("LAB_BASE_IMAGE", "colab/debian-systemd:trixie")
 SUITE = "trixie"
 MIRROR = os.environ.get("LAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 BASE_PACKAGES = "python3,systemd,systemd-sysv,dbus,iproute2,procps,sudo,ca-certificates"
+# The lab nodes' image: the base image + OpenSSH server + the admin user (lab/images/node).
+# Molecule scenarios keep using BASE_IMAGE.
+NODE_IMAGE = os.environ.get("LAB_NODE_IMAGE", "colab/debian-systemd:trixie-ssh")
+NODE_IMAGE_CONTEXT = os.path.join(HERE, "images", "node")
+ADMIN_USER = "colab"
+ADMIN_UID = 900  # lab/images/node/Dockerfile
+SSH_TIMEOUT = 10
+# What `make lab` / `make test` need on the machine itself, by the command that must be
+# found: installed from Debian when missing (python3-venv: see ensure_host).
+HOST_TOOLS = {
+    "ssh": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "git": "git",
+    "openssl": "openssl",
+}
 # Compose V2 comes from Debian's sid suite (2.40.x, the version the seed pins).
 COMPOSE_SUITE = os.environ.get("LAB_COMPOSE_SUITE", "sid")
 COMPOSE_PLUGIN_DIR = "/usr/local/lib/docker/cli-plugins"
@@ -137,6 +162,45 @@ def check_disk(path=None, need_gib=MIN_FREE_GIB):
         raise LabError(f"only {free:.1f} GiB free on {path}; the lab needs {need_gib} GiB")
 
 
+# --- the machine itself -------------------------------------------------------------
+
+def venv_works(python=None):
+    """Whether `python -m venv` can make a virtualenv with pip. Debian's python3 cannot
+    until python3-venv is installed (it holds ensurepip's wheels); a pyenv build can."""
+    python = python or sys.executable
+    work = tempfile.mkdtemp(prefix="colab-venv-probe-")
+    try:
+        proc = subprocess.run([python, "-m", "venv", "--without-pip", os.path.join(work, "v")],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              check=False, timeout=120)
+        if proc.returncode != 0:
+            return False
+        probe = subprocess.run([os.path.join(work, "v", "bin", "python"), "-c",
+                                "import ensurepip; ensurepip._get_packages()"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               check=False, timeout=60)
+        return probe.returncode == 0
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def missing_host_packages():
+    return sorted({pkg for cmd, pkg in HOST_TOOLS.items() if not shutil.which(cmd)})
+
+
+def ensure_host(python=None):
+    """The Debian packages `make lab` and `make test` need, installed when missing."""
+    missing = missing_host_packages()
+    if not venv_works(python):
+        missing.append("python3-venv")
+    if missing:
+        apt_install(missing)
+    if not venv_works(python):
+        raise LabError(f"{python or sys.executable} -m venv still cannot make a virtualenv "
+                       "with pip after installing python3-venv")
+    log("host packages present")
+
+
 # --- engine -----------------------------------------------------------------------
 
 def ensure_engine():
@@ -235,36 +299,35 @@ def image_exists(tag):
                           stderr=subprocess.DEVNULL, check=False).returncode == 0
 
 
-def ensure_image(tag=BASE_IMAGE):
+def debootstrap_image(tag, suite, include, prepare=None, arch=None,
+                      command="/lib/systemd/systemd"):
+    """Build a Debian rootfs with debootstrap (minbase + `include`) and import it as `tag`
+    (its CMD: `command`). `prepare(rootfs)` may adjust the tree before the import. Nothing
+    is done when the image exists: the image is the cache."""
     if image_exists(tag):
-        log(f"base image {tag} present")
-        return
+        log(f"image {tag} present")
+        return False
     check_disk("/", need_gib=MIN_FREE_GIB)
     if not shutil.which("debootstrap"):
         apt_install(["debootstrap"])
     rootfs = tempfile.mkdtemp(prefix="colab-rootfs-")
-    log(f"building {tag} with debootstrap {SUITE} (about a minute; done once)")
+    log(f"building {tag} with debootstrap {suite} (about a minute; done once)")
     try:
-        proc = subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", SUITE, rootfs,
-             MIRROR], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            timeout=1800, check=False)
+        cmd = ["debootstrap", "--variant=minbase", f"--include={include}"]
+        if arch:
+            cmd.append(f"--arch={arch}")
+        proc = subprocess.run([*cmd, suite, rootfs, MIRROR], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, timeout=1800, check=False)
         if proc.returncode != 0:
             tail = [ln for ln in proc.stdout.splitlines() if ln.strip()][-1:]
             raise LabError(f"debootstrap failed: {tail[0] if tail else proc.returncode}")
-        # A container does not need these units; they only slow the boot down or fail.
-        for unit in ("systemd-resolved.service", "getty.target", "console-getty.service",
-                     "systemd-firstboot.service", "systemd-udevd.service"):
-            link = os.path.join(rootfs, "etc/systemd/system", unit)
-            if not os.path.lexists(link):
-                os.symlink("/dev/null", link)
-        # Ansible's remote temp dir, made here with the mode Ansible wants.
-        os.makedirs(os.path.join(rootfs, "root/.ansible/tmp"), mode=0o700, exist_ok=True)
+        if prepare:
+            prepare(rootfs)
         shutil.rmtree(os.path.join(rootfs, "var/cache/apt/archives"), ignore_errors=True)
         os.makedirs(os.path.join(rootfs, "var/cache/apt/archives/partial"), exist_ok=True)
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
         imp = subprocess.run(
-            ["docker", "import", "--change", 'CMD ["/lib/systemd/systemd"]', "-", tag],
+            ["docker", "import", "--change", f"CMD {json.dumps([command])}", "-", tag],
             stdin=tar.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             check=False, timeout=600)
         tar.stdout.close()
@@ -273,7 +336,52 @@ def ensure_image(tag=BASE_IMAGE):
             raise LabError(f"docker import failed: {imp.stderr.strip()}")
     finally:
         shutil.rmtree(rootfs, ignore_errors=True)
-    log(f"base image {tag} built")
+    log(f"image {tag} built")
+    return True
+
+
+def _prepare_systemd_rootfs(rootfs):
+    # A container does not need these units; they only slow the boot down or fail.
+    for unit in ("systemd-resolved.service", "getty.target", "console-getty.service",
+                 "systemd-firstboot.service", "systemd-udevd.service"):
+        link = os.path.join(rootfs, "etc/systemd/system", unit)
+        if not os.path.lexists(link):
+            os.symlink("/dev/null", link)
+    # Ansible's remote temp dir, made here with the mode Ansible wants.
+    os.makedirs(os.path.join(rootfs, "root/.ansible/tmp"), mode=0o700, exist_ok=True)
+
+
+def ensure_image(tag=BASE_IMAGE):
+    """The Debian 13 systemd base image (the lab's node image and molecule build on it)."""
+    debootstrap_image(tag, SUITE, BASE_PACKAGES, prepare=_prepare_systemd_rootfs)
+
+
+def node_image_digest():
+    """What the node image is made of: its base and every file of its build context."""
+    digest = hashlib.sha256(BASE_IMAGE.encode())
+    for name in sorted(os.listdir(NODE_IMAGE_CONTEXT)):
+        digest.update(name.encode())
+        with open(os.path.join(NODE_IMAGE_CONTEXT, name), "rb") as fh:
+            digest.update(fh.read())
+    return digest.hexdigest()[:16]
+
+
+def ensure_node_image():
+    """colab/debian-systemd:trixie-ssh, built FROM the base image when missing or when
+    lab/images/node changed (the image carries the digest of what it was built from)."""
+    ensure_image()
+    want = node_image_digest()
+    proc = subprocess.run(["docker", "image", "inspect", "-f",
+                           '{{index .Config.Labels "colab.lab.context"}}', NODE_IMAGE],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                          check=False, timeout=30)
+    if proc.returncode == 0 and proc.stdout.strip() == want:
+        log(f"node image {NODE_IMAGE} present")
+        return
+    log(f"building {NODE_IMAGE} from lab/images/node (openssh-server, user {ADMIN_USER})")
+    run(["docker", "build", "-q", "--label", f"colab.lab.context={want}", "-t", NODE_IMAGE,
+         NODE_IMAGE_CONTEXT], timeout=900)
+    log(f"node image {NODE_IMAGE} built")
 
 
 # --- nodes ---------------------------------------------------------------------------
@@ -324,8 +432,121 @@ def lab_id():
 
 def node_spec(host, spec):
     """A digest of how a node is made: a node made differently is made again."""
-    text = json.dumps([BASE_IMAGE, NETWORK, spec, SYSTEMD_FLAGS, host, lab_id()], sort_keys=True)
+    text = json.dumps([NODE_IMAGE, node_image_digest(), NETWORK, spec, SYSTEMD_FLAGS, host,
+                       lab_id()], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# --- ssh -------------------------------------------------------------------------------
+# .lab/ssh/ holds this lab's client key (id_ed25519), one host key per node
+# (host_<node>_ed25519_key) and known_hosts, which pins those host keys under the node's
+# name and address. The inventory reads the same paths (inventory/lab/group_vars/all/
+# connection.yml); `lab.py down` removes them with the rest of .lab/.
+
+def ssh_paths():
+    base = os.path.join(STATE_DIR, "ssh")
+    return {
+        "dir": base,
+        "key": os.path.join(base, "id_ed25519"),
+        "known_hosts": os.path.join(base, "known_hosts"),
+    }
+
+
+def host_key_path(host):
+    return os.path.join(ssh_paths()["dir"], f"host_{host}_ed25519_key")
+
+
+def _keygen(path, comment):
+    if os.path.exists(path) and os.path.exists(path + ".pub"):
+        return
+    for stale in (path, path + ".pub"):
+        if os.path.exists(stale):
+            os.remove(stale)
+    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path], timeout=60)
+
+
+def ensure_ssh_keys():
+    """The client key and every node's host key (made once per lab), and known_hosts
+    written from the host keys: each node is pinned before anything connects to it."""
+    paths = ssh_paths()
+    os.makedirs(paths["dir"], mode=0o700, exist_ok=True)
+    os.chmod(paths["dir"], 0o700)
+    ident = lab_id()
+    _keygen(paths["key"], f"{ADMIN_USER}@colab-lab-{ident}")
+    lines = []
+    for host, spec in NODES.items():
+        _keygen(host_key_path(host), f"root@{host}.colab-lab-{ident}")
+        with open(host_key_path(host) + ".pub", encoding="utf-8") as fh:
+            keytype, key = fh.read().split()[:2]
+        lines.append(f"{host},{spec['ip']} {keytype} {key}\n")
+    tmp = paths["known_hosts"] + ".new"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.writelines(lines)
+    os.replace(tmp, paths["known_hosts"])
+    return paths
+
+
+def ssh_argv(host, *options):
+    """The ssh command that reaches `host` as the admin user, with this lab's key and
+    pinned host keys (printed by the summary; the tests run it as printed)."""
+    paths = ssh_paths()
+    return ["ssh", "-i", paths["key"], "-o", f"UserKnownHostsFile={paths['known_hosts']}",
+            "-o", "IdentitiesOnly=yes", *options, f"{ADMIN_USER}@{NODES[host]['ip']}"]
+
+
+def _read(path):
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def _key_archive(host):
+    """A tar of the files a node needs for ssh, with their owners and modes."""
+    admin_uid = ADMIN_UID
+    files = [
+        ("etc/ssh/ssh_host_ed25519_key", _read(host_key_path(host)), 0o600, 0),
+        ("etc/ssh/ssh_host_ed25519_key.pub", _read(host_key_path(host) + ".pub"), 0o644, 0),
+        (f"home/{ADMIN_USER}/.ssh/authorized_keys", _read(ssh_paths()["key"] + ".pub"), 0o600,
+         admin_uid),
+    ]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for path, data, mode, owner in files:
+            info = tarfile.TarInfo(path)
+            info.size, info.mode, info.uid, info.gid = len(data), mode, owner, owner
+            info.mtime = int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def ensure_node_ssh(host, timeout=60):
+    """Install this lab's host key and the admin's authorized key into the node (docker
+    exec, the bootstrap path) when they differ, then wait until ssh logs in as printed."""
+    name = f"colab-lab-{host}"
+    want = (_read(host_key_path(host) + ".pub") +
+            _read(ssh_paths()["key"] + ".pub")).decode()
+    have = subprocess.run(
+        ["docker", "exec", name, "sh", "-c",
+         f"cat /etc/ssh/ssh_host_ed25519_key.pub /home/{ADMIN_USER}/.ssh/authorized_keys"
+         " && systemctl is-active --quiet ssh"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, check=False, timeout=60)
+    if have.returncode != 0 or have.stdout != want:
+        run(["docker", "exec", "-i", name, "tar", "-x", "--numeric-owner", "-C", "/", "-f", "-"],
+            input_data=_key_archive(host), timeout=60)
+        run(["docker", "exec", name, "systemctl", "restart", "ssh"], timeout=60)
+        log(f"node {host}: ssh host key and {ADMIN_USER}'s key installed")
+    deadline = time.monotonic() + timeout
+    argv = ssh_argv(host, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={SSH_TIMEOUT}")
+    while True:
+        proc = subprocess.run([*argv, "sudo", "-n", "true"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              check=False, timeout=SSH_TIMEOUT + 20)
+        if proc.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            tail = proc.stderr.strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+            raise LabError(f"node {host}: ssh {ADMIN_USER}@{NODES[host]['ip']} with sudo does "
+                           f"not work within {timeout}s: {tail[0]}")
+        time.sleep(1)
 
 
 def ensure_node(host, spec):
@@ -354,9 +575,10 @@ def ensure_node(host, spec):
              "--label", f"colab.lab.spec={want}",
              *SYSTEMD_FLAGS,
              "-v", f"colab-lab-{host}-docker:/var/lib/docker",
-             BASE_IMAGE])
+             NODE_IMAGE])
         log(f"node {host} created ({name}, {spec['ip']})")
     wait_systemd(name)
+    ensure_node_ssh(host)
 
 
 def _secret_store():
@@ -368,9 +590,13 @@ def _secret_store():
 
 
 def up(_args):
+    missing = missing_host_packages()
+    if missing:
+        apt_install(missing)
     ensure_engine()
-    ensure_image()
+    ensure_node_image()
     ensure_network()
+    ensure_ssh_keys()
     for host, spec in NODES.items():
         ensure_node(host, spec)
     for host, why in NOT_IN_LAB.items():
@@ -424,7 +650,9 @@ def summary(_args):
     failed = sum(h.get("failed", 0) + h.get("unreachable", 0)
                  for h in data.get("hosts", {}).values())
     print(f"changed={total} failed={failed}  (a second `make lab` should report changed=0)")
-    print("reach a node: docker exec -it colab-lab-<host> bash")
+    print(f"reach a node as Ansible does (ssh as {ADMIN_USER}, then sudo):")
+    for host in NODES:
+        print(f"  {host:<11} {shlex.join(ssh_argv(host))}")
     if failed:
         sys.exit(1)
 
@@ -432,6 +660,9 @@ def summary(_args):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="lab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
+    host = sub.add_parser("host", help="install the Debian packages the setup needs")
+    host.add_argument("--python", help="the python that makes the virtualenv (default: this one)")
+    host.set_defaults(func=lambda a: ensure_host(a.python))
     sub.add_parser("engine").set_defaults(func=lambda _a: ensure_engine())
     sub.add_parser("image").set_defaults(func=lambda _a: (ensure_engine(), ensure_image()))
     pkgs = sub.add_parser("packages", help="install missing Debian packages on the host")

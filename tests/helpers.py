@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -41,3 +42,70 @@ def run_logged(cmd, log_name, timeout, env=None, cwd=ROOT):
 
 def tail(text, lines=60):
     return "\n".join(text.splitlines()[-lines:])
+
+
+# --- playbook output ----------------------------------------------------------------
+# The one parser of ansible-playbook's output (the default stdout callback, which the
+# project's ansible.cfg keeps): the PLAY RECAP totals per host and the tasks that
+# reported `changed`. Tests assert on these numbers, never on text found anywhere.
+_RECAP_HEADER = re.compile(r"^PLAY RECAP \*+\s*$", re.M)
+_RECAP_LINE = re.compile(r"^(?P<host>\S+)\s+:\s+(?P<totals>(?:\w+=\d+\s*)+)$")
+_TASK_HEADER = re.compile(r"^(?P<kind>TASK|RUNNING HANDLER) \[(?P<name>.*)\] \*+\s*$")
+_CHANGED = re.compile(r"^changed: \[(?P<host>[^\]\s]+)(?: -> [^\]]+)?\]")
+RECAP_KEYS = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
+
+
+class RecapError(AssertionError):
+    """The output holds no PLAY RECAP, or one this parser does not understand."""
+
+
+def parse_recap(text):
+    """{host: {ok, changed, unreachable, failed, skipped, rescued, ignored}} from the last
+    PLAY RECAP of an ansible-playbook run. No recap (the run died before it) is an error,
+    not an empty result, so an assertion can never pass on nothing."""
+    headers = list(_RECAP_HEADER.finditer(text))
+    if not headers:
+        raise RecapError("no PLAY RECAP in the output")
+    recap = {}
+    for line in text[headers[-1].end():].splitlines():
+        if not line.strip():
+            if recap:
+                break
+            continue
+        match = _RECAP_LINE.match(line.strip())
+        if not match:
+            break
+        totals = dict(item.split("=") for item in match["totals"].split())
+        if set(totals) != set(RECAP_KEYS):
+            raise RecapError(f"unexpected recap fields for {match['host']}: {sorted(totals)}")
+        recap[match["host"]] = {key: int(totals[key]) for key in RECAP_KEYS}
+    if not recap:
+        raise RecapError("the PLAY RECAP lists no host")
+    return recap
+
+
+def assert_recap(recap, hosts, changed=None):
+    """Every host in `hosts` ran tasks (ok>0), none failed or was unreachable, no other
+    host took part; with `changed`, each host's changed count equals it."""
+    assert set(recap) == set(hosts), f"recap hosts {sorted(recap)} != {sorted(hosts)}"
+    for host in hosts:
+        totals = recap[host]
+        assert totals["ok"] > 0, f"{host} ran no task: {totals}"
+        assert totals["failed"] == 0 and totals["unreachable"] == 0, f"{host}: {totals}"
+        if changed is not None:
+            assert totals["changed"] == changed, f"{host} changed {totals['changed']}: {totals}"
+
+
+def changed_tasks(text):
+    """[(task or handler name as printed, host)] for every `changed:` result, in order
+    (a loop's items count once per task and host)."""
+    found, current = [], None
+    for line in text.splitlines():
+        header = _TASK_HEADER.match(line)
+        if header:
+            current = header["name"]
+            continue
+        match = _CHANGED.match(line)
+        if match and current is not None and (current, match["host"]) not in found:
+            found.append((current, match["host"]))
+    return found

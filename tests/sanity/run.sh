@@ -39,7 +39,9 @@ done
 
 mkdir -p "$dest"
 cd "$root"
-git ls-files -z --cached --others --exclude-standard \
+# collections/ansible_collections/colab/cluster links back to the checkout (for ansible.cfg's
+# collections_path): it is not part of the collection and would loop.
+git ls-files -z --cached --others --exclude-standard -- . ':!collections/ansible_collections' \
   | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
   | tar --null -T - -cf - | tar -C "$dest" -xf -
 cd "$dest"

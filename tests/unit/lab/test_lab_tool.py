@@ -70,3 +70,98 @@ def test_node_spec_follows_the_lab_state(monkeypatch, tmp_path):
     assert first != lab.node_spec("director", {"ip": "172.31.254.30"})
     monkeypatch.setattr(lab, "STATE_DIR", str(tmp_path / "two"))
     assert first != lab.node_spec("cooperator", {"ip": "172.31.254.10"})
+
+
+def test_ssh_keys_are_made_once_and_pinned_by_name_and_address(monkeypatch, tmp_path):
+    """known_hosts pins every node's own host key before anything connects (no TOFU)."""
+    monkeypatch.setattr(lab, "STATE_DIR", str(tmp_path))
+    paths = lab.ensure_ssh_keys()
+    assert oct(os.stat(paths["dir"]).st_mode & 0o777) == "0o700"
+    assert oct(os.stat(paths["key"]).st_mode & 0o777) == "0o600"
+    with open(paths["known_hosts"], encoding="utf-8") as fh:
+        pinned = fh.read().splitlines()
+    assert len(pinned) == len(lab.NODES)
+    for line, (host, spec) in zip(pinned, lab.NODES.items()):
+        names, keytype, key = line.split()
+        assert names == f"{host},{spec['ip']}" and keytype == "ssh-ed25519"
+        with open(lab.host_key_path(host) + ".pub", encoding="utf-8") as fh:
+            assert fh.read().split()[1] == key
+    keys = {p: open(p, encoding="utf-8").read() for p in (paths["key"], lab.host_key_path("director"))}
+    lab.ensure_ssh_keys()
+    assert keys == {p: open(p, encoding="utf-8").read() for p in keys}, "keys were made again"
+    assert len({line.split()[2] for line in pinned}) == len(pinned), "nodes share a host key"
+
+
+def test_ssh_command_is_the_inventory_connection(monkeypatch, tmp_path):
+    monkeypatch.setattr(lab, "STATE_DIR", str(tmp_path))
+    argv = lab.ssh_argv("cooperator")
+    assert argv == ["ssh", "-i", f"{tmp_path}/ssh/id_ed25519",
+                    "-o", f"UserKnownHostsFile={tmp_path}/ssh/known_hosts",
+                    "-o", "IdentitiesOnly=yes", "colab@172.31.254.10"]
+
+
+def test_key_archive_owners_and_modes(monkeypatch, tmp_path):
+    import io
+    import tarfile
+
+    monkeypatch.setattr(lab, "STATE_DIR", str(tmp_path))
+    lab.ensure_ssh_keys()
+    with tarfile.open(fileobj=io.BytesIO(lab._key_archive("director"))) as tar:
+        members = {m.name: (m.uid, m.mode) for m in tar.getmembers()}
+    assert members == {
+        "etc/ssh/ssh_host_ed25519_key": (0, 0o600),
+        "etc/ssh/ssh_host_ed25519_key.pub": (0, 0o644),
+        "home/colab/.ssh/authorized_keys": (lab.ADMIN_UID, 0o600),
+    }
+
+
+def test_summary_prints_how_to_ssh_into_each_node(monkeypatch, tmp_path, capsys):
+    (tmp_path / "last-run.json").write_text('{"hosts": {}}', encoding="utf-8")
+    monkeypatch.setattr(lab, "STATE_DIR", str(tmp_path))
+    assert lab.main(["summary"]) == 0
+    out = capsys.readouterr().out
+    for host in ("cooperator", "director"):
+        assert f"ssh -i {tmp_path}/ssh/id_ed25519 -o UserKnownHostsFile={tmp_path}/ssh/known_hosts" \
+            f" -o IdentitiesOnly=yes colab@{lab.NODES[host]['ip']}" in out
+    assert "docker exec" not in out
+
+
+def test_node_spec_follows_the_node_image(monkeypatch, tmp_path):
+    monkeypatch.setattr(lab, "STATE_DIR", str(tmp_path))
+    context = tmp_path / "node"
+    context.mkdir()
+    (context / "Dockerfile").write_text("FROM colab/debian-systemd:trixie\n", encoding="utf-8")
+    monkeypatch.setattr(lab, "NODE_IMAGE_CONTEXT", str(context))
+    first = lab.node_spec("cooperator", lab.NODES["cooperator"])
+    (context / "sshd_config").write_text("PermitRootLogin no\n", encoding="utf-8")
+    assert lab.node_spec("cooperator", lab.NODES["cooperator"]) != first
+
+
+def test_host_setup_installs_python3_venv_only_when_venv_cannot_work(monkeypatch):
+    asked = []
+    monkeypatch.setattr(lab, "apt_install", asked.append)
+    monkeypatch.setattr(lab, "missing_host_packages", lambda: [])
+    states = iter([False, True])
+    monkeypatch.setattr(lab, "venv_works", lambda _python=None: next(states))
+    lab.ensure_host()
+    assert asked == [["python3-venv"]]
+    asked.clear()
+    monkeypatch.setattr(lab, "venv_works", lambda _python=None: True)
+    lab.ensure_host()
+    assert asked == []
+
+
+def test_host_setup_fails_clearly_when_venv_still_cannot_work(monkeypatch):
+    monkeypatch.setattr(lab, "apt_install", lambda _pkgs: None)
+    monkeypatch.setattr(lab, "missing_host_packages", lambda: [])
+    monkeypatch.setattr(lab, "venv_works", lambda _python=None: False)
+    with pytest.raises(lab.LabError, match="cannot make a virtualenv"):
+        lab.ensure_host("/usr/bin/python3")
+
+
+def test_venv_probe_on_this_python_and_on_a_broken_one(tmp_path):
+    assert lab.venv_works()
+    broken = tmp_path / "python3"
+    broken.write_text("#!/bin/sh\necho 'ensurepip is not available' >&2\nexit 1\n", encoding="utf-8")
+    broken.chmod(0o755)
+    assert not lab.venv_works(str(broken))
