@@ -21,10 +21,10 @@ ROOT = os.path.dirname(HERE)
 IMAGES_DIR = os.path.join(ROOT, ".lab", "images")
 
 # name (directory under lab/images/) -> tag. The tags say what the images are:
-# colab/postgres:17 is Debian 13's real PostgreSQL 17; colab/gitea-standin:2 is NOT Gitea.
+# colab/postgres:17 is Debian 13's real PostgreSQL 17; colab/gitea-standin:3 is NOT Gitea.
 IMAGES = {
     "postgres": "colab/postgres:17",
-    "gitea-standin": "colab/gitea-standin:2",
+    "gitea-standin": "colab/gitea-standin:3",
 }
 BUILD_TIMEOUT = 900
 SAVE_TIMEOUT = 300

@@ -4,7 +4,7 @@ What is real here: the nested Docker engine and Compose V2 on the lab node, the
 colab.cluster.compose_stack deploy, the networks and bind-mounted data, the health checks,
 the secret injection through the infisical_secret lookup (served by the lab's secret
 store), PostgreSQL 17 from Debian (colab/postgres:17), Debian's Caddy and `caddy validate`.
-What is not: Gitea itself is colab/gitea-standin:2 (lab/images/gitea-standin, a documented
+What is not: Gitea itself is colab/gitea-standin:3 (lab/images/gitea-standin, a documented
 stand-in answering /api/healthz in Gitea's format); Pi-hole, Ollama and Open WebUI have no
 image here, so their definitions/records are rendered and checked, not run.
 Every request goes to the lab's own containers or to loopback inside a lab node.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import textwrap
 import tomllib
 
@@ -23,9 +24,30 @@ from tests.helpers import ROOT, ansible_env, run_logged, tail, tool
 pytestmark = pytest.mark.lab
 
 COOP = "cooperator"
-PROJECT_DIR = "/media/crtr/fortress/docker/gitea"
-BACKUP_DIR = "/media/crtr/fortress/backup/gitea"
+FORTRESS = "/media/crtr/fortress"
+PROJECT_DIR = f"{FORTRESS}/docker/gitea"
+BACKUP_DIR = f"{FORTRESS}/backup/gitea"
+CONFIG_DIR = "/var/lib/colab/gitea/config"
 GITEA_FQDN = "git.lab.colab.test"
+ADMIN = "colab-admin"
+
+
+def lab_secrets(path):
+    """The lab secret store's values for one path (.lab/infisical/seed.json)."""
+    with open(os.path.join(ROOT, ".lab", "infisical", "seed.json"), encoding="utf-8") as fh:
+        seed = json.load(fh)
+    (project,) = seed["projects"].values()
+    return dict(project["environments"]["prod"]["folders"][path]["secrets"])
+
+
+def api_status(lab, path, user, password):
+    """HTTP status of Gitea's API on cooperator, basic auth given to curl on stdin (-K -)."""
+    res = subprocess.run(["docker", "exec", "-i", lab.container(COOP), "curl", "-sS", "-o",
+                          "/dev/null", "-w", "%{http_code}", "--max-time", "10", "-K", "-",
+                          f"http://127.0.0.1:3300/api/v1{path}"],
+                         input=f'user = "{user}:{password}"\n', capture_output=True, text=True,
+                         timeout=60, check=False)
+    return res.stdout.strip()
 
 
 def node_docker(lab, host, *args, timeout=60):
@@ -173,11 +195,11 @@ def test_mcp_definition_checked_by_compose_and_gpu_only_on_request(converged_lab
 
 def test_backup_runs_before_an_image_version_changes(converged_lab):
     """Retag the stand-in, deploy the 'new version', expect pg_dump + gitea dump first."""
-    assert node_docker(converged_lab, COOP, "tag", "colab/gitea-standin:2",
-                       "colab/gitea-standin:2-next").returncode == 0
+    assert node_docker(converged_lab, COOP, "tag", "colab/gitea-standin:3",
+                       "colab/gitea-standin:3-next").returncode == 0
     try:
         before = set(converged_lab.exec(COOP, "ls", BACKUP_DIR).stdout.split())
-        rc, text = playbook(["--limit", COOP, "--tags", "gitea", "-e", "gitea_image_tag=2-next"],
+        rc, text = playbook(["--limit", COOP, "--tags", "gitea", "-e", "gitea_image_tag=3-next"],
                             "lab-services-upgrade.log")
         assert rc == 0, tail(text)
         new = set(converged_lab.exec(COOP, "ls", BACKUP_DIR).stdout.split()) - before
@@ -186,12 +208,23 @@ def test_backup_runs_before_an_image_version_changes(converged_lab):
         dump = [n for n in new if n.endswith("-db.dump")][0]
         res = converged_lab.exec(COOP, "sh", "-c", f"head -c 5 {BACKUP_DIR}/{dump}; stat -c %a {BACKUP_DIR}/{dump}")
         assert res.stdout.startswith("PGDMP") and res.stdout.strip().endswith("600"), res.stdout
+        # gitea dump packs app.ini (SECRET_KEY, DB password): the role drops it before the
+        # archive reaches the share
+        archive = [n for n in new if n.endswith("-gitea-dump.zip")][0]
+        res = converged_lab.exec(COOP, "python3", "-c", "import sys, zipfile; "
+                                 "print(chr(10).join(zipfile.ZipFile(sys.argv[1]).namelist()))",
+                                 f"{BACKUP_DIR}/{archive}")
+        names = res.stdout.split()
+        assert "gitea-db.sql" in names and "app.ini" not in names, res.stdout + res.stderr
+        for name, value in lab_secrets("/gitea").items():
+            hit = converged_lab.exec(COOP, "grep", "-rlaF", value, BACKUP_DIR)
+            assert hit.returncode == 1, f"{name} is in the backup: {hit.stdout}"
     finally:
         rc, text = playbook(["--limit", COOP, "--tags", "gitea"], "lab-services-downgrade.log")
-        node_docker(converged_lab, COOP, "rmi", "colab/gitea-standin:2-next")
+        node_docker(converged_lab, COOP, "rmi", "colab/gitea-standin:3-next")
     assert rc == 0, tail(text)
     assert inspect(converged_lab, service_container(converged_lab, "gitea"))["Config"]["Image"] == \
-        "colab/gitea-standin:2"
+        "colab/gitea-standin:3"
 
 
 def test_chezmoi_export_on_request(converged_lab, tmp_path):
@@ -235,3 +268,67 @@ def test_bad_input_fails_early_naming_the_field(converged_lab, tmp_path):
     flat = " ".join(text.split())
     assert "domain SSOT entry Bad_Name.example is invalid" in flat, tail(text)
     assert "changed=0" in flat
+
+
+def test_app_ini_holds_the_secrets_off_the_share(converged_lab):
+    """The image writes GITEA__* (secrets too) into app.ini: it must be local, 0700, not on fortress."""
+    res = converged_lab.exec(COOP, "stat", "-c", "%a %u", CONFIG_DIR)
+    assert res.stdout.split() == ["700", "1000"], res.stdout + res.stderr
+    ini = converged_lab.exec(COOP, "cat", f"{CONFIG_DIR}/app.ini").stdout
+    values = lab_secrets("/gitea")
+    # the stand-in writes app.ini as docker-setup.sh + environment-to-ini do
+    assert f"SECRET_KEY = {values['GITEA_SECRET_KEY']}" in ini
+    assert f"PASSWD = {values['GITEA_DB_PASSWORD']}" in ini
+    info = inspect(converged_lab, service_container(converged_lab, "gitea"))
+    mounts = {m["Destination"]: m["Source"] for m in info["Mounts"]}
+    assert mounts["/etc/gitea"] == CONFIG_DIR
+    for name, value in values.items():
+        hit = converged_lab.exec(COOP, "grep", "-rlaF", value, FORTRESS, timeout=120)
+        assert hit.returncode == 1, f"{name} is on the share in {hit.stdout}"
+
+
+def test_admin_password_set_through_the_api(converged_lab):
+    values = lab_secrets("/gitea")
+    assert api_status(converged_lab, "/user", ADMIN, values["GITEA_ADMIN_PASSWORD"]) == "200"
+    assert api_status(converged_lab, "/user", ADMIN, "not-the-password") == "401"
+    # the one-time token the role used is gone
+    cid = service_container(converged_lab, "gitea-db")
+    res = node_docker(converged_lab, COOP, "exec", cid, "psql", "-U", "gitea", "-d", "gitea",
+                      "-tAc", "SELECT count(*) FROM standin_token")
+    assert res.stdout.strip() == "0", res.stdout + res.stderr
+
+
+def test_rotated_secrets_are_applied_and_a_new_secret_key_refused(converged_lab, tmp_path):
+    """GITEA_DB_PASSWORD and GITEA_ADMIN_PASSWORD rotate; a new SECRET_KEY is refused."""
+    values = lab_secrets("/gitea")
+    rotated = dict(values, GITEA_DB_PASSWORD="rot-db-" + values["GITEA_DB_PASSWORD"][:12],
+                   GITEA_ADMIN_PASSWORD="rot-admin-" + values["GITEA_ADMIN_PASSWORD"][:12])
+    extra = tmp_path / "rotated.json"
+    extra.write_text(json.dumps({"gitea_secrets": rotated}))
+    extra.chmod(0o600)
+    try:
+        rc, text = playbook(["--limit", COOP, "--tags", "gitea", "-e", f"@{extra}"],
+                            "lab-services-rotate.log")
+        assert rc == 0, tail(text)
+        for service in ("gitea", "gitea-db"):
+            info = inspect(converged_lab, service_container(converged_lab, service))
+            assert info["State"]["Health"]["Status"] == "healthy", (service, info["State"]["Health"])
+        assert api_status(converged_lab, "/user", ADMIN, rotated["GITEA_ADMIN_PASSWORD"]) == "200"
+        assert api_status(converged_lab, "/user", ADMIN, values["GITEA_ADMIN_PASSWORD"]) == "401"
+        for value in (rotated["GITEA_DB_PASSWORD"], rotated["GITEA_ADMIN_PASSWORD"]):
+            assert value not in text
+        # a changed SECRET_KEY stops the role before anything changes
+        keyed = dict(rotated, GITEA_SECRET_KEY="another-key-" + values["GITEA_SECRET_KEY"][:20])
+        extra.write_text(json.dumps({"gitea_secrets": keyed}))
+        before = service_container(converged_lab, "gitea")
+        rc, text = playbook(["--limit", COOP, "--tags", "gitea", "-e", f"@{extra}"],
+                            "lab-services-secret-key.log")
+        assert rc != 0
+        assert "GITEA_SECRET_KEY (Infisical /gitea) differs" in " ".join(text.split()), tail(text)
+        assert keyed["GITEA_SECRET_KEY"] not in text and values["GITEA_SECRET_KEY"] not in text
+        assert service_container(converged_lab, "gitea") == before
+    finally:
+        # back to the store's values: the rotation path once more, the other way
+        rc, text = playbook(["--limit", COOP, "--tags", "gitea"], "lab-services-rotate-back.log")
+    assert rc == 0, tail(text)
+    assert api_status(converged_lab, "/user", ADMIN, values["GITEA_ADMIN_PASSWORD"]) == "200"
