@@ -126,7 +126,7 @@ def test_secrets_are_injected_but_not_on_disk(converged_lab):
 
 
 def test_healthz_answers_through_caddy_from_the_ssot(converged_lab):
-    res = converged_lab.exec(COOP, "curl", "-sS", "-k", "--max-time", "10", "-w", "\n%{http_code}",
+    res = converged_lab.exec(COOP, "curl", "-sS", "--max-time", "10", "-w", "\n%{http_code}",
                              "--resolve", f"{GITEA_FQDN}:443:127.0.0.1",
                              f"https://{GITEA_FQDN}/api/healthz")
     body, _sep, code = res.stdout.rpartition("\n")
@@ -134,6 +134,34 @@ def test_healthz_answers_through_caddy_from_the_ssot(converged_lab):
     data = json.loads(body)
     assert data["status"] == "pass"
     assert data["checks"]["database:ping"][0]["status"] == "pass"
+
+
+def test_every_ssot_name_resolves_through_the_edge_dns(converged_lab):
+    """dnsmasq on cooperator serves the rendered records: dig from director gets each local_ip."""
+    with open(os.path.join(ROOT, ".lab", "ssot", "domains.yml"), encoding="utf-8") as fh:
+        import yaml
+        entries = [e for e in yaml.safe_load(fh) if e.get("local_ip")]
+    assert entries, "the lab SSOT has no entry with a local_ip"
+    install = converged_lab.exec("director", "sh", "-c", "command -v dig || (DEBIAN_FRONTEND=noninteractive "
+                                 "apt-get install -y -q bind9-dnsutils >/dev/null && command -v dig)", timeout=600)
+    assert install.returncode == 0, install.stderr
+    for entry in entries:
+        res = converged_lab.exec("director", "dig", "+short", "+time=3", "+tries=2", "@172.31.254.10",
+                                 entry["fqdn"], "A")
+        assert res.stdout.split() == [entry["local_ip"]], (entry["fqdn"], res.stdout, res.stderr)
+    res = converged_lab.exec("director", "dig", "+time=3", "+tries=1", "@172.31.254.10",
+                             "not-in-the-ssot.lab.colab.test", "A")
+    assert "NXDOMAIN" in res.stdout or "SERVFAIL" in res.stdout, res.stdout
+
+
+def test_nodes_trust_the_edge_local_ca(converged_lab):
+    """director verifies Caddy's certificate for the Gitea name without -k (system trust store)."""
+    res = converged_lab.exec("director", "curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w",
+                             "%{http_code}", "--resolve", f"{GITEA_FQDN}:443:172.31.254.10",
+                             f"https://{GITEA_FQDN}/api/healthz")
+    assert res.stdout == "200", res.stdout + res.stderr
+    ca = converged_lab.exec("director", "cat", "/usr/local/share/ca-certificates/colab-edge-local-ca.crt").stdout
+    assert ca.startswith("-----BEGIN CERTIFICATE-----")
 
 
 def test_caddy_config_validates(converged_lab):
@@ -152,7 +180,17 @@ def test_pihole_records_rendered_from_the_ssot(converged_lab):
 
 
 def test_production_ssot_renders_a_valid_caddyfile(converged_lab, tmp_path):
-    """The repository's SSOT (production names) through the edge role, into scratch paths."""
+    """The repository's SSOT (production names) through the edge role, into scratch paths.
+
+    Its mng.ism.la entry (type https) makes Caddy trust Cockpit's own certificate, so
+    Debian's real cockpit-ws makes it first (cockpit-certificate-ensure) and `caddy
+    validate` loads it.
+    """
+    cert = converged_lab.exec(COOP, "sh", "-c", "test -s /etc/cockpit/ws-certs.d/0-self-signed.cert || "
+                              "(DEBIAN_FRONTEND=noninteractive apt-get install -y -q cockpit-ws >/dev/null && "
+                              "/usr/lib/cockpit/cockpit-certificate-ensure >/dev/null 2>&1); "
+                              "test -s /etc/cockpit/ws-certs.d/0-self-signed.cert", timeout=900)
+    assert cert.returncode == 0, cert.stdout + cert.stderr
     play = tmp_path / "edge-production-ssot.yml"
     play.write_text(textwrap.dedent(f"""\
         - hosts: cooperator
@@ -173,9 +211,14 @@ def test_production_ssot_renders_a_valid_caddyfile(converged_lab, tmp_path):
     assert rc == 0, tail(text)
     caddyfile = converged_lab.exec(COOP, "cat", "/tmp/colab-test-Caddyfile").stdout
     assert "git.ism.la {" in caddyfile and "reverse_proxy localhost:3300" in caddyfile
-    assert "tls internal" not in caddyfile  # external_dns: true -> ACME in production
+    assert "reverse_proxy https://localhost:9090" in caddyfile
+    assert "tls_trusted_ca_certs /etc/cockpit/ws-certs.d/0-self-signed.cert" in caddyfile
+    git_block = caddyfile.split("git.ism.la {", 1)[1].split("\n}", 1)[0]
+    assert "tls internal" not in git_block  # external_dns: true -> ACME in production
+    mng_block = caddyfile.split("mng.ism.la {", 1)[1].split("\n}", 1)[0]
+    assert "tls internal" in mng_block  # LAN only: Caddy's local CA
     records = converged_lab.exec(COOP, "cat", "/tmp/colab-test-pihole/local-dns.list").stdout
-    assert "192.168.254.10 git.ism.la" in records
+    assert "192.168.254.10 git.ism.la" in records and "192.168.254.10 mng.ism.la" in records
     converged_lab.exec(COOP, "rm", "-rf", "/tmp/colab-test-Caddyfile", "/tmp/colab-test-pihole")
 
 
@@ -191,6 +234,22 @@ def test_mcp_definition_checked_by_compose_and_gpu_only_on_request(converged_lab
                          "-e", "mcp_gpu=true"], "lab-services-mcp-gpu.log")
     assert rc == 0, tail(text)
     assert "driver: nvidia" in text and "capabilities:" in text
+
+
+def test_mcp_refuses_a_gpu_the_engine_cannot_give_and_a_missing_webui_key(converged_lab):
+    """director has no NVIDIA driver nor runtime: mcp_gpu=true stops before any change."""
+    rc, text = playbook(["--limit", "director", "--tags", "mcp", "--check", "-e",
+                         json.dumps({"mcp_gpu": True, "mcp_deploy": True,
+                                     "mcp_secrets": {"WEBUI_SECRET_KEY": "lab-test-only"}})],
+                        "lab-services-mcp-no-runtime.log")
+    assert rc != 0
+    flat = " ".join(text.split())
+    assert "mcp_gpu is true but the NVIDIA driver (/dev/nvidiactl) is missing" in flat, tail(text)
+    rc, text = playbook(["--limit", "director", "--tags", "mcp", "--check", "-e",
+                         json.dumps({"mcp_gpu": False, "mcp_deploy": True, "mcp_secrets": {}})],
+                        "lab-services-mcp-no-webui-key.log")
+    assert rc != 0
+    assert "mcp_secrets lacks WEBUI_SECRET_KEY" in " ".join(text.split()), tail(text)
 
 
 def test_backup_runs_before_an_image_version_changes(converged_lab):
@@ -239,6 +298,17 @@ def test_chezmoi_export_on_request(converged_lab, tmp_path):
     mise = tomllib.loads((src / "dot_config/mise/config.toml").read_text())
     assert mise["tools"]["docker-compose"] == "2.40.3"
     assert mise["tasks"]["deploy:gitea"]["run"] == "ansible-playbook site.yml --limit cooperator --tags gitea"
+    # started by hand from ~/.config/docker/compose (the seed's way), the real Compose keeps
+    # the deployed project's name instead of naming it after the directory ("compose")
+    cfg = subprocess.run(["docker", "compose", "-f", str(src / "dot_config/docker/compose/gitea.yml"),
+                          "config", "--format", "json"], capture_output=True, text=True, timeout=60,
+                         cwd=src / "dot_config/docker/compose", check=False)
+    assert cfg.returncode == 0, cfg.stderr
+    assert json.loads(cfg.stdout)["name"] == "gitea"
+    daemon = json.loads((src / "dot_config/docker/daemon.json").read_text())
+    assert daemon == json.loads(converged_lab.exec(COOP, "cat", "/etc/docker/daemon.json").stdout)
+    boot = (src / "run_once_bootstrap-colab.sh.tmpl").read_text()
+    assert "--limit {{ .chezmoi.hostname }}" in boot
 
 
 def test_bad_input_fails_early_naming_the_field(converged_lab, tmp_path):
