@@ -252,38 +252,76 @@ def test_mcp_refuses_a_gpu_the_engine_cannot_give_and_a_missing_webui_key(conver
     assert "mcp_secrets lacks WEBUI_SECRET_KEY" in " ".join(text.split()), tail(text)
 
 
+def _backup_files(lab):
+    return set(lab.exec(COOP, "ls", BACKUP_DIR).stdout.split())
+
+
+def _check_backup(lab, stamp):
+    """A backup's two files: PostgreSQL's custom dump format, 0600, no secret value inside."""
+    res = lab.exec(COOP, "sh", "-c", f"head -c 5 {BACKUP_DIR}/{stamp}-db.dump; stat -c %a "
+                   f"{BACKUP_DIR}/{stamp}-db.dump {BACKUP_DIR}/{stamp}-data.tar.gz")
+    assert res.stdout.startswith("PGDMP") and res.stdout.split()[-2:] == ["600", "600"], res.stdout
+    for name, value in lab_secrets("/gitea").items():
+        hit = lab.exec(COOP, "sh", "-c", f"grep -rlaF -- \"$1\" {BACKUP_DIR}; "
+                       f"tar -xzOf {BACKUP_DIR}/{stamp}-data.tar.gz | grep -caF -- \"$1\"", "sh", value)
+        assert hit.stdout.split() == ["0"], f"{name} is in the backup: {hit.stdout}"
+
+
 def test_backup_runs_before_an_image_version_changes(converged_lab):
-    """Retag the stand-in, deploy the 'new version', expect pg_dump + gitea dump first."""
+    """Retag the stand-in, deploy the 'new version', expect the consistent backup first."""
     assert node_docker(converged_lab, COOP, "tag", "colab/gitea-standin:3",
                        "colab/gitea-standin:3-next").returncode == 0
     try:
-        before = set(converged_lab.exec(COOP, "ls", BACKUP_DIR).stdout.split())
+        before = _backup_files(converged_lab)
         rc, text = playbook(["--limit", COOP, "--tags", "gitea", "-e", "gitea_image_tag=3-next"],
                             "lab-services-upgrade.log")
         assert rc == 0, tail(text)
-        new = set(converged_lab.exec(COOP, "ls", BACKUP_DIR).stdout.split()) - before
-        assert any(n.endswith("-db.dump") for n in new), new
-        assert any(n.endswith("-gitea-dump.zip") for n in new), new
-        dump = [n for n in new if n.endswith("-db.dump")][0]
-        res = converged_lab.exec(COOP, "sh", "-c", f"head -c 5 {BACKUP_DIR}/{dump}; stat -c %a {BACKUP_DIR}/{dump}")
-        assert res.stdout.startswith("PGDMP") and res.stdout.strip().endswith("600"), res.stdout
-        # gitea dump packs app.ini (SECRET_KEY, DB password): the role drops it before the
-        # archive reaches the share
-        archive = [n for n in new if n.endswith("-gitea-dump.zip")][0]
-        res = converged_lab.exec(COOP, "python3", "-c", "import sys, zipfile; "
-                                 "print(chr(10).join(zipfile.ZipFile(sys.argv[1]).namelist()))",
-                                 f"{BACKUP_DIR}/{archive}")
-        names = res.stdout.split()
-        assert "gitea-db.sql" in names and "app.ini" not in names, res.stdout + res.stderr
-        for name, value in lab_secrets("/gitea").items():
-            hit = converged_lab.exec(COOP, "grep", "-rlaF", value, BACKUP_DIR)
-            assert hit.returncode == 1, f"{name} is in the backup: {hit.stdout}"
+        new = _backup_files(converged_lab) - before
+        stamps = {n.split("-", 1)[0] for n in new}
+        assert len(stamps) == 1 and {f"{s}-{k}" for s in stamps for k in ("db.dump", "data.tar.gz")} == new, new
+        _check_backup(converged_lab, stamps.pop())
     finally:
         rc, text = playbook(["--limit", COOP, "--tags", "gitea"], "lab-services-downgrade.log")
         node_docker(converged_lab, COOP, "rmi", "colab/gitea-standin:3-next")
     assert rc == 0, tail(text)
     assert inspect(converged_lab, service_container(converged_lab, "gitea"))["Config"]["Image"] == \
         "colab/gitea-standin:3"
+
+
+def test_scheduled_backup_restores_users_and_data(converged_lab):
+    """The timer's real systemd unit backs up; after a loss, playbooks/gitea-restore.yml brings it back."""
+    timer = converged_lab.exec(COOP, "systemctl", "is-enabled", "colab-gitea-backup.timer")
+    assert timer.stdout.strip() == "enabled", timer.stdout + timer.stderr
+    app = service_container(converged_lab, "gitea")
+    made = node_docker(converged_lab, COOP, "exec", app, "gitea", "admin", "user", "create", "--username",
+                       "restore-probe", "--email", "probe@lab.colab.test", "--random-password")
+    assert made.returncode == 0, made.stderr
+    marker = f"{FORTRESS}/data/gitea/restore-probe.txt"
+    assert converged_lab.exec(COOP, "sh", "-c", f"echo probe > {marker}").returncode == 0
+    before = _backup_files(converged_lab)
+    run = converged_lab.exec(COOP, "systemctl", "start", "colab-gitea-backup.service", timeout=900)
+    assert run.returncode == 0, run.stdout + run.stderr
+    new = _backup_files(converged_lab) - before
+    stamp = {n.split("-", 1)[0] for n in new}.pop()
+    _check_backup(converged_lab, stamp)
+    # Gitea ran again after the backup (the script restarts it)
+    assert inspect(converged_lab, app)["State"]["Status"] == "running"
+    # the loss: the user and the file are gone
+    db = service_container(converged_lab, "gitea-db")
+    node_docker(converged_lab, COOP, "exec", db, "psql", "-U", "gitea", "-d", "gitea", "-tAc",
+                "DELETE FROM standin_user WHERE name = 'restore-probe'")
+    converged_lab.exec(COOP, "rm", "-f", marker)
+    rc, text = run_logged([tool("ansible-playbook"), "-i", "inventory/lab", "playbooks/gitea-restore.yml",
+                           "--limit", COOP, "-e", f"gitea_restore_stamp={stamp}"],
+                          "lab-services-restore.log", timeout=900, env=ansible_env())
+    assert rc == 0, tail(text)
+    users = node_docker(converged_lab, COOP, "exec", db, "psql", "-U", "gitea", "-d", "gitea", "-tAc",
+                        "SELECT name FROM standin_user ORDER BY name").stdout.split()
+    assert "restore-probe" in users and ADMIN in users, users
+    assert converged_lab.exec(COOP, "cat", marker).stdout.strip() == "probe"
+    assert api_status(converged_lab, "/user", ADMIN, lab_secrets("/gitea")["GITEA_ADMIN_PASSWORD"]) == "200"
+    rc, text = playbook(["--limit", COOP, "--tags", "gitea"], "lab-services-after-restore.log")
+    assert rc == 0, tail(text)
 
 
 def test_chezmoi_export_on_request(converged_lab, tmp_path):
