@@ -19,14 +19,15 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 # pytest runs the slow layers in this order and stops at the first failure.
-PYTEST_LAYERS ?= tests/unit tests/integration tests/molecule tests/lab
+PYTEST_LAYERS ?= tests/unit tests/integration tests/molecule tests/lab tests/brownfield
 
-.PHONY: help host venv link engine image lab lab-up lab-converge lab-summary lab-down \
+.PHONY: help host venv link engine image lab lab-up lab-converge lab-summary lab-down drift \
         lint yamllint ansible-lint sanity unit integration molecule ee test build changelog clean
 
 help:
 	@echo "make lab        set everything up and converge the lab (cooperator + director)"
 	@echo "make lab-down   remove every lab container, volume and network"
+	@echo "make drift      what a converge would change (INVENTORY=inventory/production)"
 	@echo "make test       set everything up and pass every test"
 	@echo "make lint | sanity | unit | integration | molecule | build"
 	@echo "make ee         build the execution environment image here (offline, cached by content)"
@@ -73,6 +74,14 @@ lab-summary:
 
 lab-down:
 	@$(PYTHON) lab/lab.py down
+
+# What a converge would change, per host and role, secrets redacted (check mode: nothing
+# changes). The thing to run before the first real converge:
+#   make drift INVENTORY=inventory/production
+INVENTORY ?= inventory/lab
+drift: venv link
+	ANSIBLE_CALLBACKS_ENABLED=colab.cluster.drift \
+	  ansible-playbook -i $(INVENTORY) site.yml --check --diff -e preflight_fail=false
 
 # --- tests ----------------------------------------------------------------------------
 yamllint: venv

@@ -21,11 +21,11 @@ ROOT = os.path.dirname(HERE)
 IMAGES_DIR = os.path.join(ROOT, ".lab", "images")
 
 # name (directory under lab/images/) -> tag. The tags say what the images are:
-# colab/postgres:17 is Debian 13's real PostgreSQL 17; colab/gitea-standin:2 is NOT Gitea;
+# colab/postgres:17 is Debian 13's real PostgreSQL 17; colab/gitea-standin:3 is NOT Gitea;
 # colab/s3-standin:1 is NOT MinIO (moto's S3 server from Debian's python3-moto).
 IMAGES = {
     "postgres": "colab/postgres:17",
-    "gitea-standin": "colab/gitea-standin:2",
+    "gitea-standin": "colab/gitea-standin:3",
     "s3-standin": "colab/s3-standin:1",
 }
 BUILD_TIMEOUT = 900

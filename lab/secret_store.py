@@ -43,7 +43,7 @@ LAYOUT = {
     "/docker": ["REGISTRY_USERNAME", "REGISTRY_PASSWORD", "GITHUB_TOKEN"],
     "/gitea": ["GITEA_ADMIN_PASSWORD", "GITEA_SECRET_KEY", "GITEA_DB_PASSWORD"],
     "/samba": ["COLAB_NAS_SAMBA_PASSWORD"],
-    "/mcp": ["OPENAI_API_KEY"],
+    "/mcp": ["OPENAI_API_KEY", "WEBUI_SECRET_KEY"],
 }
 
 

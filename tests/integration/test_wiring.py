@@ -47,6 +47,8 @@ LAB_OVERRIDES = {
         "no ACME here: Caddy's local CA signs every lab certificate",
     ("edge", "edge_pihole_deploy"):
         "no Pi-hole image here: its records are rendered and checked, not served",
+    ("edge", "edge_dns_server"):
+        "no Pi-hole image here: Debian's dnsmasq (FTL's engine) serves the same records file",
     ("gitea_servers", "gitea_image_repository"):
         "no Gitea image here: the labelled stand-in colab/gitea-standin",
     ("gitea_servers", "gitea_image_tag"): "the stand-in's tag",

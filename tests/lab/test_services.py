@@ -4,7 +4,7 @@ What is real here: the nested Docker engine and Compose V2 on the lab node, the
 colab.cluster.compose_stack deploy, the networks and bind-mounted data, the health checks,
 the secret injection through the infisical_secret lookup (served by the lab's secret
 store), PostgreSQL 17 from Debian (colab/postgres:17), Debian's Caddy and `caddy validate`.
-What is not: Gitea itself is colab/gitea-standin:2 (lab/images/gitea-standin, a documented
+What is not: Gitea itself is colab/gitea-standin:3 (lab/images/gitea-standin, a documented
 stand-in answering /api/healthz in Gitea's format); Pi-hole, Ollama and Open WebUI have no
 image here, so their definitions/records are rendered and checked, not run.
 Every request goes to the lab's own containers or to loopback inside a lab node.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import textwrap
 import tomllib
 
@@ -23,9 +24,30 @@ from tests.helpers import ROOT, ansible_env, run_logged, tail, tool
 pytestmark = pytest.mark.lab
 
 COOP = "cooperator"
-PROJECT_DIR = "/media/crtr/fortress/docker/gitea"
-BACKUP_DIR = "/media/crtr/fortress/backup/gitea"
+FORTRESS = "/media/crtr/fortress"
+PROJECT_DIR = f"{FORTRESS}/docker/gitea"
+BACKUP_DIR = f"{FORTRESS}/backup/gitea"
+CONFIG_DIR = "/var/lib/colab/gitea/config"
 GITEA_FQDN = "git.lab.colab.test"
+ADMIN = "colab-admin"
+
+
+def lab_secrets(path):
+    """The lab secret store's values for one path (.lab/infisical/seed.json)."""
+    with open(os.path.join(ROOT, ".lab", "infisical", "seed.json"), encoding="utf-8") as fh:
+        seed = json.load(fh)
+    (project,) = seed["projects"].values()
+    return dict(project["environments"]["prod"]["folders"][path]["secrets"])
+
+
+def api_status(lab, path, user, password):
+    """HTTP status of Gitea's API on cooperator, basic auth given to curl on stdin (-K -)."""
+    res = subprocess.run(["docker", "exec", "-i", lab.container(COOP), "curl", "-sS", "-o",
+                          "/dev/null", "-w", "%{http_code}", "--max-time", "10", "-K", "-",
+                          f"http://127.0.0.1:3300/api/v1{path}"],
+                         input=f'user = "{user}:{password}"\n', capture_output=True, text=True,
+                         timeout=60, check=False)
+    return res.stdout.strip()
 
 
 def node_docker(lab, host, *args, timeout=60):
@@ -104,7 +126,7 @@ def test_secrets_are_injected_but_not_on_disk(converged_lab):
 
 
 def test_healthz_answers_through_caddy_from_the_ssot(converged_lab):
-    res = converged_lab.exec(COOP, "curl", "-sS", "-k", "--max-time", "10", "-w", "\n%{http_code}",
+    res = converged_lab.exec(COOP, "curl", "-sS", "--max-time", "10", "-w", "\n%{http_code}",
                              "--resolve", f"{GITEA_FQDN}:443:127.0.0.1",
                              f"https://{GITEA_FQDN}/api/healthz")
     body, _sep, code = res.stdout.rpartition("\n")
@@ -112,6 +134,34 @@ def test_healthz_answers_through_caddy_from_the_ssot(converged_lab):
     data = json.loads(body)
     assert data["status"] == "pass"
     assert data["checks"]["database:ping"][0]["status"] == "pass"
+
+
+def test_every_ssot_name_resolves_through_the_edge_dns(converged_lab):
+    """dnsmasq on cooperator serves the rendered records: dig from director gets each local_ip."""
+    with open(os.path.join(ROOT, ".lab", "ssot", "domains.yml"), encoding="utf-8") as fh:
+        import yaml
+        entries = [e for e in yaml.safe_load(fh) if e.get("local_ip")]
+    assert entries, "the lab SSOT has no entry with a local_ip"
+    install = converged_lab.exec("director", "sh", "-c", "command -v dig || (DEBIAN_FRONTEND=noninteractive "
+                                 "apt-get install -y -q bind9-dnsutils >/dev/null && command -v dig)", timeout=600)
+    assert install.returncode == 0, install.stderr
+    for entry in entries:
+        res = converged_lab.exec("director", "dig", "+short", "+time=3", "+tries=2", "@172.31.254.10",
+                                 entry["fqdn"], "A")
+        assert res.stdout.split() == [entry["local_ip"]], (entry["fqdn"], res.stdout, res.stderr)
+    res = converged_lab.exec("director", "dig", "+time=3", "+tries=1", "@172.31.254.10",
+                             "not-in-the-ssot.lab.colab.test", "A")
+    assert "NXDOMAIN" in res.stdout or "SERVFAIL" in res.stdout, res.stdout
+
+
+def test_nodes_trust_the_edge_local_ca(converged_lab):
+    """director verifies Caddy's certificate for the Gitea name without -k (system trust store)."""
+    res = converged_lab.exec("director", "curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w",
+                             "%{http_code}", "--resolve", f"{GITEA_FQDN}:443:172.31.254.10",
+                             f"https://{GITEA_FQDN}/api/healthz")
+    assert res.stdout == "200", res.stdout + res.stderr
+    ca = converged_lab.exec("director", "cat", "/usr/local/share/ca-certificates/colab-edge-local-ca.crt").stdout
+    assert ca.startswith("-----BEGIN CERTIFICATE-----")
 
 
 def test_caddy_config_validates(converged_lab):
@@ -130,7 +180,17 @@ def test_pihole_records_rendered_from_the_ssot(converged_lab):
 
 
 def test_production_ssot_renders_a_valid_caddyfile(converged_lab, tmp_path):
-    """The repository's SSOT (production names) through the edge role, into scratch paths."""
+    """The repository's SSOT (production names) through the edge role, into scratch paths.
+
+    Its mng.ism.la entry (type https) makes Caddy trust Cockpit's own certificate, so
+    Debian's real cockpit-ws makes it first (cockpit-certificate-ensure) and `caddy
+    validate` loads it.
+    """
+    cert = converged_lab.exec(COOP, "sh", "-c", "test -s /etc/cockpit/ws-certs.d/0-self-signed.cert || "
+                              "(DEBIAN_FRONTEND=noninteractive apt-get install -y -q cockpit-ws >/dev/null && "
+                              "/usr/lib/cockpit/cockpit-certificate-ensure >/dev/null 2>&1); "
+                              "test -s /etc/cockpit/ws-certs.d/0-self-signed.cert", timeout=900)
+    assert cert.returncode == 0, cert.stdout + cert.stderr
     play = tmp_path / "edge-production-ssot.yml"
     play.write_text(textwrap.dedent(f"""\
         - hosts: cooperator
@@ -151,9 +211,14 @@ def test_production_ssot_renders_a_valid_caddyfile(converged_lab, tmp_path):
     assert rc == 0, tail(text)
     caddyfile = converged_lab.exec(COOP, "cat", "/tmp/colab-test-Caddyfile").stdout
     assert "git.ism.la {" in caddyfile and "reverse_proxy localhost:3300" in caddyfile
-    assert "tls internal" not in caddyfile  # external_dns: true -> ACME in production
+    assert "reverse_proxy https://localhost:9090" in caddyfile
+    assert "tls_trusted_ca_certs /etc/cockpit/ws-certs.d/0-self-signed.cert" in caddyfile
+    git_block = caddyfile.split("git.ism.la {", 1)[1].split("\n}", 1)[0]
+    assert "tls internal" not in git_block  # external_dns: true -> ACME in production
+    mng_block = caddyfile.split("mng.ism.la {", 1)[1].split("\n}", 1)[0]
+    assert "tls internal" in mng_block  # LAN only: Caddy's local CA
     records = converged_lab.exec(COOP, "cat", "/tmp/colab-test-pihole/local-dns.list").stdout
-    assert "192.168.254.10 git.ism.la" in records
+    assert "192.168.254.10 git.ism.la" in records and "192.168.254.10 mng.ism.la" in records
     converged_lab.exec(COOP, "rm", "-rf", "/tmp/colab-test-Caddyfile", "/tmp/colab-test-pihole")
 
 
@@ -171,27 +236,92 @@ def test_mcp_definition_checked_by_compose_and_gpu_only_on_request(converged_lab
     assert "driver: nvidia" in text and "capabilities:" in text
 
 
+def test_mcp_refuses_a_gpu_the_engine_cannot_give_and_a_missing_webui_key(converged_lab):
+    """director has no NVIDIA driver nor runtime: mcp_gpu=true stops before any change."""
+    rc, text = playbook(["--limit", "director", "--tags", "mcp", "--check", "-e",
+                         json.dumps({"mcp_gpu": True, "mcp_deploy": True,
+                                     "mcp_secrets": {"WEBUI_SECRET_KEY": "lab-test-only"}})],
+                        "lab-services-mcp-no-runtime.log")
+    assert rc != 0
+    flat = " ".join(text.split())
+    assert "mcp_gpu is true but the NVIDIA driver (/dev/nvidiactl) is missing" in flat, tail(text)
+    rc, text = playbook(["--limit", "director", "--tags", "mcp", "--check", "-e",
+                         json.dumps({"mcp_gpu": False, "mcp_deploy": True, "mcp_secrets": {}})],
+                        "lab-services-mcp-no-webui-key.log")
+    assert rc != 0
+    assert "mcp_secrets lacks WEBUI_SECRET_KEY" in " ".join(text.split()), tail(text)
+
+
+def _backup_files(lab):
+    return set(lab.exec(COOP, "ls", BACKUP_DIR).stdout.split())
+
+
+def _check_backup(lab, stamp):
+    """A backup's two files: PostgreSQL's custom dump format, 0600, no secret value inside."""
+    res = lab.exec(COOP, "sh", "-c", f"head -c 5 {BACKUP_DIR}/{stamp}-db.dump; stat -c %a "
+                   f"{BACKUP_DIR}/{stamp}-db.dump {BACKUP_DIR}/{stamp}-data.tar.gz")
+    assert res.stdout.startswith("PGDMP") and res.stdout.split()[-2:] == ["600", "600"], res.stdout
+    for name, value in lab_secrets("/gitea").items():
+        hit = lab.exec(COOP, "sh", "-c", f"grep -rlaF -- \"$1\" {BACKUP_DIR}; "
+                       f"tar -xzOf {BACKUP_DIR}/{stamp}-data.tar.gz | grep -caF -- \"$1\"", "sh", value)
+        assert hit.stdout.split() == ["0"], f"{name} is in the backup: {hit.stdout}"
+
+
 def test_backup_runs_before_an_image_version_changes(converged_lab):
-    """Retag the stand-in, deploy the 'new version', expect pg_dump + gitea dump first."""
-    assert node_docker(converged_lab, COOP, "tag", "colab/gitea-standin:2",
-                       "colab/gitea-standin:2-next").returncode == 0
+    """Retag the stand-in, deploy the 'new version', expect the consistent backup first."""
+    assert node_docker(converged_lab, COOP, "tag", "colab/gitea-standin:3",
+                       "colab/gitea-standin:3-next").returncode == 0
     try:
-        before = set(converged_lab.exec(COOP, "ls", BACKUP_DIR).stdout.split())
-        rc, text = playbook(["--limit", COOP, "--tags", "gitea", "-e", "gitea_image_tag=2-next"],
+        before = _backup_files(converged_lab)
+        rc, text = playbook(["--limit", COOP, "--tags", "gitea", "-e", "gitea_image_tag=3-next"],
                             "lab-services-upgrade.log")
         assert rc == 0, tail(text)
-        new = set(converged_lab.exec(COOP, "ls", BACKUP_DIR).stdout.split()) - before
-        assert any(n.endswith("-db.dump") for n in new), new
-        assert any(n.endswith("-gitea-dump.zip") for n in new), new
-        dump = [n for n in new if n.endswith("-db.dump")][0]
-        res = converged_lab.exec(COOP, "sh", "-c", f"head -c 5 {BACKUP_DIR}/{dump}; stat -c %a {BACKUP_DIR}/{dump}")
-        assert res.stdout.startswith("PGDMP") and res.stdout.strip().endswith("600"), res.stdout
+        new = _backup_files(converged_lab) - before
+        stamps = {n.split("-", 1)[0] for n in new}
+        assert len(stamps) == 1 and {f"{s}-{k}" for s in stamps for k in ("db.dump", "data.tar.gz")} == new, new
+        _check_backup(converged_lab, stamps.pop())
     finally:
         rc, text = playbook(["--limit", COOP, "--tags", "gitea"], "lab-services-downgrade.log")
-        node_docker(converged_lab, COOP, "rmi", "colab/gitea-standin:2-next")
+        node_docker(converged_lab, COOP, "rmi", "colab/gitea-standin:3-next")
     assert rc == 0, tail(text)
     assert inspect(converged_lab, service_container(converged_lab, "gitea"))["Config"]["Image"] == \
-        "colab/gitea-standin:2"
+        "colab/gitea-standin:3"
+
+
+def test_scheduled_backup_restores_users_and_data(converged_lab):
+    """The timer's real systemd unit backs up; after a loss, playbooks/gitea-restore.yml brings it back."""
+    timer = converged_lab.exec(COOP, "systemctl", "is-enabled", "colab-gitea-backup.timer")
+    assert timer.stdout.strip() == "enabled", timer.stdout + timer.stderr
+    app = service_container(converged_lab, "gitea")
+    made = node_docker(converged_lab, COOP, "exec", app, "gitea", "admin", "user", "create", "--username",
+                       "restore-probe", "--email", "probe@lab.colab.test", "--random-password")
+    assert made.returncode == 0, made.stderr
+    marker = f"{FORTRESS}/data/gitea/restore-probe.txt"
+    assert converged_lab.exec(COOP, "sh", "-c", f"echo probe > {marker}").returncode == 0
+    before = _backup_files(converged_lab)
+    run = converged_lab.exec(COOP, "systemctl", "start", "colab-gitea-backup.service", timeout=900)
+    assert run.returncode == 0, run.stdout + run.stderr
+    new = _backup_files(converged_lab) - before
+    stamp = {n.split("-", 1)[0] for n in new}.pop()
+    _check_backup(converged_lab, stamp)
+    # Gitea ran again after the backup (the script restarts it)
+    assert inspect(converged_lab, app)["State"]["Status"] == "running"
+    # the loss: the user and the file are gone
+    db = service_container(converged_lab, "gitea-db")
+    node_docker(converged_lab, COOP, "exec", db, "psql", "-U", "gitea", "-d", "gitea", "-tAc",
+                "DELETE FROM standin_user WHERE name = 'restore-probe'")
+    converged_lab.exec(COOP, "rm", "-f", marker)
+    rc, text = run_logged([tool("ansible-playbook"), "-i", "inventory/lab", "playbooks/gitea-restore.yml",
+                           "--limit", COOP, "-e", f"gitea_restore_stamp={stamp}"],
+                          "lab-services-restore.log", timeout=900, env=ansible_env())
+    assert rc == 0, tail(text)
+    users = node_docker(converged_lab, COOP, "exec", db, "psql", "-U", "gitea", "-d", "gitea", "-tAc",
+                        "SELECT name FROM standin_user ORDER BY name").stdout.split()
+    assert "restore-probe" in users and ADMIN in users, users
+    assert converged_lab.exec(COOP, "cat", marker).stdout.strip() == "probe"
+    assert api_status(converged_lab, "/user", ADMIN, lab_secrets("/gitea")["GITEA_ADMIN_PASSWORD"]) == "200"
+    rc, text = playbook(["--limit", COOP, "--tags", "gitea"], "lab-services-after-restore.log")
+    assert rc == 0, tail(text)
 
 
 def test_chezmoi_export_on_request(converged_lab, tmp_path):
@@ -206,6 +336,17 @@ def test_chezmoi_export_on_request(converged_lab, tmp_path):
     mise = tomllib.loads((src / "dot_config/mise/config.toml").read_text())
     assert mise["tools"]["docker-compose"] == "2.40.3"
     assert mise["tasks"]["deploy:gitea"]["run"] == "ansible-playbook site.yml --limit cooperator --tags gitea"
+    # started by hand from ~/.config/docker/compose (the seed's way), the real Compose keeps
+    # the deployed project's name instead of naming it after the directory ("compose")
+    cfg = subprocess.run(["docker", "compose", "-f", str(src / "dot_config/docker/compose/gitea.yml"),
+                          "config", "--format", "json"], capture_output=True, text=True, timeout=60,
+                         cwd=src / "dot_config/docker/compose", check=False)
+    assert cfg.returncode == 0, cfg.stderr
+    assert json.loads(cfg.stdout)["name"] == "gitea"
+    daemon = json.loads((src / "dot_config/docker/daemon.json").read_text())
+    assert daemon == json.loads(converged_lab.exec(COOP, "cat", "/etc/docker/daemon.json").stdout)
+    boot = (src / "run_once_bootstrap-colab.sh.tmpl").read_text()
+    assert "--limit {{ .chezmoi.hostname }}" in boot
 
 
 def test_bad_input_fails_early_naming_the_field(converged_lab, tmp_path):
@@ -235,3 +376,67 @@ def test_bad_input_fails_early_naming_the_field(converged_lab, tmp_path):
     flat = " ".join(text.split())
     assert "domain SSOT entry Bad_Name.example is invalid" in flat, tail(text)
     assert "changed=0" in flat
+
+
+def test_app_ini_holds_the_secrets_off_the_share(converged_lab):
+    """The image writes GITEA__* (secrets too) into app.ini: it must be local, 0700, not on fortress."""
+    res = converged_lab.exec(COOP, "stat", "-c", "%a %u", CONFIG_DIR)
+    assert res.stdout.split() == ["700", "1000"], res.stdout + res.stderr
+    ini = converged_lab.exec(COOP, "cat", f"{CONFIG_DIR}/app.ini").stdout
+    values = lab_secrets("/gitea")
+    # the stand-in writes app.ini as docker-setup.sh + environment-to-ini do
+    assert f"SECRET_KEY = {values['GITEA_SECRET_KEY']}" in ini
+    assert f"PASSWD = {values['GITEA_DB_PASSWORD']}" in ini
+    info = inspect(converged_lab, service_container(converged_lab, "gitea"))
+    mounts = {m["Destination"]: m["Source"] for m in info["Mounts"]}
+    assert mounts["/etc/gitea"] == CONFIG_DIR
+    for name, value in values.items():
+        hit = converged_lab.exec(COOP, "grep", "-rlaF", value, FORTRESS, timeout=120)
+        assert hit.returncode == 1, f"{name} is on the share in {hit.stdout}"
+
+
+def test_admin_password_set_through_the_api(converged_lab):
+    values = lab_secrets("/gitea")
+    assert api_status(converged_lab, "/user", ADMIN, values["GITEA_ADMIN_PASSWORD"]) == "200"
+    assert api_status(converged_lab, "/user", ADMIN, "not-the-password") == "401"
+    # the one-time token the role used is gone
+    cid = service_container(converged_lab, "gitea-db")
+    res = node_docker(converged_lab, COOP, "exec", cid, "psql", "-U", "gitea", "-d", "gitea",
+                      "-tAc", "SELECT count(*) FROM standin_token")
+    assert res.stdout.strip() == "0", res.stdout + res.stderr
+
+
+def test_rotated_secrets_are_applied_and_a_new_secret_key_refused(converged_lab, tmp_path):
+    """GITEA_DB_PASSWORD and GITEA_ADMIN_PASSWORD rotate; a new SECRET_KEY is refused."""
+    values = lab_secrets("/gitea")
+    rotated = dict(values, GITEA_DB_PASSWORD="rot-db-" + values["GITEA_DB_PASSWORD"][:12],
+                   GITEA_ADMIN_PASSWORD="rot-admin-" + values["GITEA_ADMIN_PASSWORD"][:12])
+    extra = tmp_path / "rotated.json"
+    extra.write_text(json.dumps({"gitea_secrets": rotated}))
+    extra.chmod(0o600)
+    try:
+        rc, text = playbook(["--limit", COOP, "--tags", "gitea", "-e", f"@{extra}"],
+                            "lab-services-rotate.log")
+        assert rc == 0, tail(text)
+        for service in ("gitea", "gitea-db"):
+            info = inspect(converged_lab, service_container(converged_lab, service))
+            assert info["State"]["Health"]["Status"] == "healthy", (service, info["State"]["Health"])
+        assert api_status(converged_lab, "/user", ADMIN, rotated["GITEA_ADMIN_PASSWORD"]) == "200"
+        assert api_status(converged_lab, "/user", ADMIN, values["GITEA_ADMIN_PASSWORD"]) == "401"
+        for value in (rotated["GITEA_DB_PASSWORD"], rotated["GITEA_ADMIN_PASSWORD"]):
+            assert value not in text
+        # a changed SECRET_KEY stops the role before anything changes
+        keyed = dict(rotated, GITEA_SECRET_KEY="another-key-" + values["GITEA_SECRET_KEY"][:20])
+        extra.write_text(json.dumps({"gitea_secrets": keyed}))
+        before = service_container(converged_lab, "gitea")
+        rc, text = playbook(["--limit", COOP, "--tags", "gitea", "-e", f"@{extra}"],
+                            "lab-services-secret-key.log")
+        assert rc != 0
+        assert "GITEA_SECRET_KEY (Infisical /gitea) differs" in " ".join(text.split()), tail(text)
+        assert keyed["GITEA_SECRET_KEY"] not in text and values["GITEA_SECRET_KEY"] not in text
+        assert service_container(converged_lab, "gitea") == before
+    finally:
+        # back to the store's values: the rotation path once more, the other way
+        rc, text = playbook(["--limit", COOP, "--tags", "gitea"], "lab-services-rotate-back.log")
+    assert rc == 0, tail(text)
+    assert api_status(converged_lab, "/user", ADMIN, values["GITEA_ADMIN_PASSWORD"]) == "200"
