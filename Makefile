@@ -18,7 +18,8 @@ export PY_COLORS ?= 0
 PYTEST_LAYERS ?= tests/unit tests/integration tests/molecule tests/lab
 
 .PHONY: help venv link engine image lab lab-up lab-converge lab-summary lab-down \
-        lint yamllint ansible-lint sanity unit integration molecule test build changelog clean
+        lint yamllint ansible-lint sanity unit integration molecule test build changelog clean \
+        test-workstations
 
 help:
 	@echo "make lab        set everything up and converge the lab (cooperator + director)"
@@ -88,6 +89,10 @@ test: venv link engine image
 	$(MAKE) --no-print-directory ansible-lint
 	$(MAKE) --no-print-directory sanity
 	pytest -x $(PYTEST_LAYERS)
+
+# Windows/macOS contract scenarios (whole playbooks against stand-ins; slow, not in `make test`).
+test-workstations: venv link image
+	COLAB_WORKSTATIONS_CONTRACT=1 pytest tests/integration/test_workstations_contract.py
 
 # --- packaging ------------------------------------------------------------------------
 build: venv
