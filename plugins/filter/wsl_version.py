@@ -8,8 +8,9 @@ name: wsl_version
 short_description: The WSL package version reported by C(wsl.exe --version)
 version_added: 1.0.0
 description:
-  - Reads the first line of C(wsl.exe --version) (C(WSL version: 2.6.1.0), localised labels
-    included) and returns the version, or an empty string when there is none.
+  - Reads the first line of C(wsl.exe --version) (for example C(WSL version 2.6.1.0) after the
+    label's colon; localised labels included) and returns the version, or an empty string
+    when there is none.
   - An empty string means the inbox WSL (it has no C(--version)), a failed command or a
     skipped task; callers treat it as "needs C(wsl --update)".
   - wsl.exe writes UTF-16LE unless C(WSL_UTF8=1). Output read with the wrong code page

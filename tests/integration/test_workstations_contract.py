@@ -389,7 +389,7 @@ touch /var/lib/colab-standin/calls.jsonl
 chmod 666 /var/lib/colab-standin/state.json /var/lib/colab-standin/calls.jsonl
 # A Docker.app installed by hand (same version as the cask), and an old privileged helper.
 mkdir -p /Library/PrivilegedHelperTools && touch /Library/PrivilegedHelperTools/com.docker.vmnetd
-su crtr -c 'python3 -c "import sys; sys.path.insert(0, \\"/opt/colab-standin\\"); import standin; standin.write_app(\\"/Applications/Docker.app\\", \\"4.43.1\\", \\"198352\\")"'
+su crtr -c "python3 /opt/colab-standin/standin.py --write-app /Applications/Docker.app 4.43.1 198352"
 """
         state = {"casks": {}, "formulae": {}, "events": [],
                  "cask_catalog": {"docker-desktop": {

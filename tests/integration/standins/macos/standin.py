@@ -227,6 +227,9 @@ PROGRAMS = {"brew": brew, "install": install, "docker": docker, "open": open_, "
 
 
 def main():
+    if sys.argv[1:2] == ["--write-app"]:  # test setup: a Docker.app "installed by hand"
+        write_app(*sys.argv[2:5])
+        return
     prog = os.path.basename(sys.argv[0])
     record(prog, sys.argv[1:])
     sys.exit(PROGRAMS[prog](sys.argv[1:]))

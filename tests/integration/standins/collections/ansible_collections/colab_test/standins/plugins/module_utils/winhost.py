@@ -88,4 +88,3 @@ class WinHost:
     def fail(self, msg, **result):
         self.save()
         self.module.fail_json(msg=msg, **result)
-
