@@ -379,9 +379,9 @@ echo 'crtr ALL=(ALL) ALL' > /etc/sudoers.d/crtr
 chmod 0440 /etc/sudoers.d/crtr
 mkdir -p /opt/colab-standin /opt/homebrew/bin /Applications /var/lib/colab-standin /usr/local/bin
 cp /tmp/standin.py /opt/colab-standin/standin.py
-chmod 755 /opt/colab-standin/standin.py
-for p in brew mise chezmoi; do ln -s /opt/colab-standin/standin.py /opt/homebrew/bin/$p; done
-for p in open osascript plutil; do ln -s /opt/colab-standin/standin.py /usr/bin/$p; done
+chmod 644 /opt/colab-standin/standin.py
+for p in brew mise chezmoi; do python3 /opt/colab-standin/standin.py --wrapper $p /opt/homebrew/bin/$p; done
+for p in open osascript plutil; do python3 /opt/colab-standin/standin.py --wrapper $p /usr/bin/$p; done
 chown -R crtr /opt/homebrew /Applications
 cp /tmp/state.json /var/lib/colab-standin/state.json
 cp /tmp/facts.json /etc/colab-standin-facts.json
@@ -559,7 +559,7 @@ def _production_vars():
 def test_every_windows_and_macos_host_has_a_user_and_a_become_password_source():
     hosts = _production_vars()
     assert {"projector", "terminator"} <= set(hosts)
-    for host, (group, hostvars, _) in hosts.items():
+    for host, (group, hostvars, _loader) in hosts.items():
         assert str(hostvars.get("ansible_user") or "").strip(), "%s has no ansible_user" % host
         become = str(hostvars.get("ansible_become_password") or "")
         assert "{{" in become, "%s: ansible_become_password must name a source (a lookup or a vault variable)" % host

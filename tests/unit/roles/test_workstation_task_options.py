@@ -58,7 +58,7 @@ USES = _uses()
 
 @pytest.fixture(scope="module")
 def docs():
-    names = sorted({module for _, _, module, _ in USES})
+    names = sorted({use[2] for use in USES})
     proc = subprocess.run([tool("ansible-doc"), "-j"] + names, env=ansible_env(), capture_output=True, text=True,
                           check=True, timeout=300)
     return {name: entry["doc"] for name, entry in json.loads(proc.stdout).items()}
@@ -68,7 +68,7 @@ def test_the_files_are_found():
     assert len(FILES) >= 8 and len(USES) >= 60
 
 
-@pytest.mark.parametrize("where,name,module,args", USES, ids=["%s:%s" % (u[0], u[1]) for u in USES])
+@pytest.mark.parametrize("where,name,module,args", USES, ids=["%s:%s" % (use[0], use[1]) for use in USES])
 def test_task_options_exist_in_the_module_spec(docs, where, name, module, args):
     assert module.count(".") == 2, "%s: %s: %s is not a FQCN" % (where, name, module)
     assert module in docs, "%s: %s: ansible-doc does not know %s" % (where, name, module)

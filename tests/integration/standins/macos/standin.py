@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 # Test-only: one stand-in for the macOS programs the tasks run (brew, open, osascript,
-# plutil, mise, chezmoi, and Docker.app's install and docker), installed under each
-# program's name inside a Debian container. It records every call and answers from a
+# plutil, mise, chezmoi, and Docker.app's install and docker), installed inside a Debian
+# container as small sh wrappers (`COLAB_STANDIN_PROG=<name> exec python3 standin.py "$@"`). It records every call and answers from a
 # state file. Behaviours transcribed from Homebrew/brew@6.0.18 and the docker-desktop
 # cask (Homebrew/homebrew-cask Casks/d/docker-desktop.rb@015c05bc), see ../README.md.
 """macOS stand-ins: the program is chosen by the name it was called as."""
@@ -9,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -47,8 +45,14 @@ def write_app(path, version, build):
     with open(path + "/Contents/Info.plist", "w", encoding="utf-8") as plist:
         plist.write(json.dumps({"CFBundleShortVersionString": version, "CFBundleVersion": build}))
     for name, target in (("install", "Contents/MacOS/install"), ("docker", "Contents/Resources/bin/docker")):
-        os.symlink(SOURCE + "/standin.py", "%s/%s" % (path, target)) if not os.path.lexists(
-            "%s/%s" % (path, target)) else None
+        wrapper(name, "%s/%s" % (path, target))
+
+
+def wrapper(prog, path):
+    """An executable that runs this stand-in as `prog`."""
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write('#!/bin/sh\nCOLAB_STANDIN_PROG=%s exec python3 %s/standin.py "$@"\n' % (prog, SOURCE))
+    os.chmod(path, 0o755)
 
 
 # --- brew ---------------------------------------------------------------------------------
@@ -230,7 +234,10 @@ def main():
     if sys.argv[1:2] == ["--write-app"]:  # test setup: a Docker.app "installed by hand"
         write_app(*sys.argv[2:5])
         return
-    prog = os.path.basename(sys.argv[0])
+    if sys.argv[1:2] == ["--wrapper"]:  # test setup: install a program
+        wrapper(sys.argv[2], sys.argv[3])
+        return
+    prog = os.environ.get("COLAB_STANDIN_PROG") or os.path.basename(sys.argv[0])
     record(prog, sys.argv[1:])
     sys.exit(PROGRAMS[prog](sys.argv[1:]))
 

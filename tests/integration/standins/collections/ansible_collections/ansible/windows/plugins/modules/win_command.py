@@ -1,4 +1,3 @@
-#!/usr/bin/python
 # Test-only stand-in: records its arguments and answers from the simulated Windows host.
 from __future__ import annotations
 

@@ -1,4 +1,3 @@
-#!/usr/bin/python
 # Test-only stand-in: records its arguments and answers from the simulated Windows host.
 # Present so that the previous Windows tasks (which used it) can run against the stand-ins.
 from __future__ import annotations

@@ -1,4 +1,3 @@
-#!/usr/bin/python
 # Test-only: the facts module of the contract tests (ansible_facts_modules), so that the real
 # playbooks' fact gathering reports the OS the run stands in for.
 from __future__ import annotations
