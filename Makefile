@@ -22,7 +22,8 @@ export PY_COLORS ?= 0
 PYTEST_LAYERS ?= tests/unit tests/integration tests/molecule tests/lab tests/brownfield
 
 .PHONY: help host venv link engine image lab lab-up lab-converge lab-summary lab-down drift \
-        lint yamllint ansible-lint sanity unit integration molecule ee test build changelog clean
+        lint yamllint ansible-lint sanity unit integration molecule ee test build changelog clean \
+        test-workstations
 
 help:
 	@echo "make lab        set everything up and converge the lab (cooperator + director)"
@@ -117,6 +118,10 @@ test: venv link engine image
 # image (tests/ee.py); a second run finds the image by its content hash and builds nothing.
 ee: venv image
 	$(BIN)/python tests/ee.py build
+
+# Windows/macOS contract scenarios (whole playbooks against stand-ins; slow, not in `make test`).
+test-workstations: venv link image
+	COLAB_WORKSTATIONS_CONTRACT=1 pytest tests/integration/test_workstations_contract.py
 
 # --- packaging ------------------------------------------------------------------------
 build: venv
