@@ -136,8 +136,26 @@ def test_launch_agent_plist_has_no_password():
     assert plist["Label"] == "la.colab.cluster.samba.fortress"
     assert plist["RunAtLoad"] is True and plist["StartInterval"] == 120
     script = plist["ProgramArguments"][2]
-    assert "/sbin/mount_smbfs -N //crtr@cooperator/fortress /Volumes/fortress" in script
+    assert "/usr/bin/osascript -e 'mount volume \"smb://crtr@cooperator/fortress\"'" in script
     assert "password" not in data.decode().lower()
+
+
+def test_smb_url_percent_encodes_user_and_share():
+    assert _samba.smb_url("//cooperator/my share", "a b") == "smb://a%20b@cooperator/my%20share"
+
+
+@pytest.mark.parametrize("path, stem", [
+    ("/mnt/fortress", "mnt-fortress"), ("/", "-"), ("//mnt//a-b/", "mnt-a\\x2db"), ("/.hidden/x", "\\x2ehidden-x"),
+    ("/mnt/é", "mnt-\\xc3\\xa9"),
+])
+def test_systemd_escape_path(path, stem):
+    # transcribed from systemd src/basic/unit-name.c (unit_name_path_escape) at v257
+    assert _samba.systemd_escape_path(path) == stem
+
+
+def test_credentials_path_never_carries_a_space_or_comma():
+    assert _samba.credentials_path("/etc/samba/credentials", "/mnt/my share,x") == \
+        "/etc/samba/credentials/mnt-my_share_x.cred"
 
 
 def _split_line(line):
