@@ -584,3 +584,159 @@ def says_module_missing(text):
     """modprobe of a module the kernel does not have (recorded: "modprobe: FATAL: Module cifs not found
     in directory /lib/modules/<release>")."""
     return "not found in directory" in (text or "") or "module cifs not found" in (text or "").lower()
+
+
+# --- smb.conf -----------------------------------------------------------------------------
+# Parameters smbd reads only when it starts: changing them needs a restart, every other change
+# is picked up by a reload (SIGHUP, smbd.service's ExecReload). Samba 4.22.11
+# source3/smbd/server.c main(): open_sockets_smbd() binds the listening sockets from
+# `smb ports`, `interfaces` and `bind interfaces only` once (line 2333), and
+# initialize_password_db() opens the `passdb backend` once (line 2154); reload_services()
+# on SIGHUP re-reads the rest (shares, masks, users, protocol limits for new connections).
+RESTART_PARAMETERS = ("smb ports", "interfaces", "bind interfaces only", "passdb backend", "server role")
+
+
+def conf_value(value):
+    """A role value as smb.conf spells it: booleans yes/no, lists space-joined."""
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def _key(name):
+    return " ".join(str(name).lower().split())
+
+
+def parse_conf(text):
+    """smb.conf text -> {section: {parameter: value}} (keys normalised, comments and blanks dropped)."""
+    sections, current = {}, None
+    for raw in (text or "").splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(_key(line[1:-1]), {})
+            continue
+        if "=" in line and current is not None:
+            key, value = line.split("=", 1)
+            current[_key(key)] = value.strip()
+    return sections
+
+
+def restart_parameters(old_text, new_text):
+    """The start-only [global] parameters whose value differs between two smb.conf texts."""
+    if old_text is None:
+        return []
+    old = parse_conf(old_text).get("global", {})
+    new = parse_conf(new_text).get("global", {})
+    return [p for p in RESTART_PARAMETERS if old.get(p) != new.get(p)]
+
+
+def share_parameters(share, fruit_options=None):
+    """The ordered (parameter, value) list of one share of samba_server_shares."""
+    params = [("path", share["path"])]
+    if share.get("comment"):
+        params.append(("comment", share["comment"]))
+    params += [("browseable", conf_value(share.get("browseable", True))),
+               ("read only", conf_value(share.get("read_only", False))),
+               ("guest ok", "no")]
+    if share.get("valid_users"):
+        params.append(("valid users", conf_value(share["valid_users"])))
+    if share.get("write_list"):
+        params.append(("write list", conf_value(share["write_list"])))
+    params += [("create mask", str(share.get("create_mask") or "0664")),
+               ("directory mask", str(share.get("directory_mask") or "0775"))]
+    for key, name in (("force_create_mode", "force create mode"), ("force_directory_mode", "force directory mode"),
+                      ("force_user", "force user"), ("force_group", "force group")):
+        if share.get(key):
+            params.append((name, str(share[key])))
+    if share.get("fruit", True):
+        params += [(k, conf_value(v)) for k, v in sorted((fruit_options or {}).items())]
+    params += [(k, conf_value(v)) for k, v in sorted((share.get("options") or {}).items())]
+    return params
+
+
+def share_section(share, fruit_options=None, indent="   "):
+    """The share's smb.conf section text; with indent "\\t" exactly as `net conf showshare` prints it."""
+    lines = ["[%s]" % share["name"]]
+    lines += ["%s%s = %s" % (indent, k, v) for k, v in share_parameters(share, fruit_options)]
+    return "\n".join(lines) + "\n"
+
+
+def same_section(showshare_text, share, fruit_options=None):
+    """Whether `net conf showshare` output holds exactly the share's parameters, in any order."""
+    got = parse_conf(showshare_text).get(_key(share["name"]))
+    want = {_key(k): v for k, v in share_parameters(share, fruit_options)}
+    return got == want
+
+
+_SHARE_NAME = re.compile(r"^[^\[\]\x00-\x1f\x7f\\/:*?\"<>|+=;,]{1,80}$")
+_CONF_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 :_.-]*$")
+
+
+def conf_problems(shares=None, global_options=None, users=None, username_map=None, interfaces=None,
+                  hosts_allow=None, workgroup=None, netbios_name=None, server_string=None):
+    """Every value of samba_server's input that cannot go into smb.conf as one line.
+
+    A line break in a value would add a parameter (or a whole share) of the writer's choosing;
+    ']' in a share name would end the section header. Each problem names its variable.
+    """
+    problems = []
+
+    def value_problem(field, value):
+        text = conf_value(value)
+        if _has_control(text):
+            problems.append("%s must not contain a line break or another control character" % field)
+
+    for field, value in (("samba_server_workgroup", workgroup), ("samba_server_netbios_name", netbios_name),
+                         ("samba_server_server_string", server_string)):
+        if value is not None:
+            value_problem(field, value)
+    for index, value in enumerate(hosts_allow or []):
+        value_problem("samba_server_hosts_allow[%d]" % index, value)
+        if re.search(r"[\s,]", str(value)):
+            problems.append("samba_server_hosts_allow[%d] must be one address or network, got %r" % (index, value))
+    for index, value in enumerate(interfaces or []):
+        value_problem("samba_server_interfaces[%d]" % index, value)
+        if re.search(r"[\s,]", str(value)):
+            problems.append("samba_server_interfaces[%d] must be one interface, address or network, got %r"
+                            % (index, value))
+
+    def options_problems(field, options):
+        for key, value in (options or {}).items():
+            if not _CONF_KEY.match(str(key)):
+                problems.append("%s: %r is not a parameter name" % (field, key))
+            value_problem("%s[%r]" % (field, key), value)
+
+    options_problems("samba_server_global_options", global_options)
+    for index, share in enumerate(shares or []):
+        field = "samba_server_shares[%d]" % index
+        name = str(share.get("name", ""))
+        if not _SHARE_NAME.match(name):
+            problems.append("%s.name must be 1-80 characters without brackets, control characters or "
+                            "\\/:*?\"<>|+=;, got %r" % (field, name))
+        for key in ("path", "comment", "force_user", "force_group", "create_mask", "directory_mask",
+                    "force_create_mode", "force_directory_mode", "valid_users", "write_list"):
+            if share.get(key) is not None:
+                value_problem("%s.%s" % (field, key), share[key])
+        for key in ("create_mask", "directory_mask", "force_create_mode", "force_directory_mode"):
+            if share.get(key) not in (None, "") and not _MODE.match(str(share[key])):
+                problems.append("%s.%s must be an octal mode such as 0664, got %r" % (field, key, share[key]))
+        options_problems("%s.options" % field, share.get("options"))
+    for index, user in enumerate(users or []):
+        name = str(user.get("name", "") if isinstance(user, dict) else user)
+        if not name or _has_control(name) or re.search(r"[\s:]", name):
+            problems.append("samba_server_users[%d].name must be a user name without whitespace or ':', got %r"
+                            % (index, name))
+    for unix_name, smb_names in (username_map or {}).items():
+        if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", str(unix_name)):
+            problems.append("samba_server_username_map: %r is not a Unix user name" % unix_name)
+        for smb_name in smb_names if isinstance(smb_names, list) else [smb_names]:
+            if _has_control(str(smb_name)) or "=" in str(smb_name):
+                problems.append("samba_server_username_map[%r]: %r must not contain '=' or a line break"
+                                % (unix_name, smb_name))
+    return problems

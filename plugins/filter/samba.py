@@ -1,0 +1,83 @@
+# -*- coding: utf-8 -*-
+# Copyright: colab.cluster developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The samba_server role's smb.conf rules, written once in module_utils/_samba.py."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+name: samba_share_section
+short_description: Render one share of samba_server_shares as an smb.conf section
+version_added: 0.2.0
+description:
+  - The same renderer serves the smb.conf file and the registry (C(net conf import)).
+  - Also provided by this file, C(samba_conf_problems) (every input value that cannot go into smb.conf,
+    naming its variable), C(samba_restart_parameters) (start-only parameters that differ between two
+    smb.conf texts: C(smb ports), C(interfaces), C(bind interfaces only), C(passdb backend),
+    C(server role)) and C(samba_same_share) (C(net conf showshare) output equals the wanted share).
+options:
+  _input:
+    description: A share of samba_server_shares.
+    type: dict
+    required: true
+  fruit_options:
+    description: The vfs_fruit parameters added when the share has C(fruit).
+    type: dict
+  indent:
+    description: Indentation of the parameters.
+    type: str
+    default: "   "
+author:
+  - colab.cluster developers (@colab)
+"""
+
+EXAMPLES = r"""
+- name: Show the fortress section
+  ansible.builtin.debug:
+    msg: "{{ samba_server_shares[0] | colab.cluster.samba_share_section(samba_server_fruit_options) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The section text, header first.
+  type: str
+"""
+
+from ansible.errors import AnsibleFilterError
+from ansible_collections.colab.cluster.plugins.module_utils._samba import (
+    conf_problems,
+    restart_parameters,
+    same_section,
+    share_section,
+)
+
+
+def samba_share_section(share, fruit_options=None, indent="   "):
+    if not isinstance(share, dict) or "name" not in share or "path" not in share:
+        raise AnsibleFilterError("samba_share_section needs a share with name and path")
+    return share_section(share, fruit_options or {}, indent)
+
+
+def samba_conf_problems(shares, global_options=None, users=None, username_map=None, interfaces=None,
+                        hosts_allow=None, workgroup=None, netbios_name=None, server_string=None):
+    return conf_problems(shares, global_options, users, username_map, interfaces, hosts_allow, workgroup,
+                         netbios_name, server_string)
+
+
+def samba_restart_parameters(old_text, new_text):
+    return restart_parameters(old_text, new_text)
+
+
+def samba_same_share(showshare_text, share, fruit_options=None):
+    return same_section(showshare_text, share, fruit_options or {})
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "samba_share_section": samba_share_section,
+            "samba_conf_problems": samba_conf_problems,
+            "samba_restart_parameters": samba_restart_parameters,
+            "samba_same_share": samba_same_share,
+        }
