@@ -5,44 +5,8 @@
 
 from __future__ import annotations
 
-DOCUMENTATION = r"""
----
-name: samba_share_section
-short_description: Render one share of samba_server_shares as an smb.conf section
-version_added: 0.2.0
-description:
-  - The same renderer serves the smb.conf file and the registry (C(net conf import)).
-  - Also provided by this file, C(samba_conf_problems) (every input value that cannot go into smb.conf,
-    naming its variable), C(samba_restart_parameters) (start-only parameters that differ between two
-    smb.conf texts: C(smb ports), C(interfaces), C(bind interfaces only), C(passdb backend),
-    C(server role)) and C(samba_same_share) (C(net conf showshare) output equals the wanted share).
-options:
-  _input:
-    description: A share of samba_server_shares.
-    type: dict
-    required: true
-  fruit_options:
-    description: The vfs_fruit parameters added when the share has C(fruit).
-    type: dict
-  indent:
-    description: Indentation of the parameters.
-    type: str
-    default: "   "
-author:
-  - colab.cluster developers (@colab)
-"""
-
-EXAMPLES = r"""
-- name: Show the fortress section
-  ansible.builtin.debug:
-    msg: "{{ samba_server_shares[0] | colab.cluster.samba_share_section(samba_server_fruit_options) }}"
-"""
-
-RETURN = r"""
-_value:
-  description: The section text, header first.
-  type: str
-"""
+# Documentation: one sidecar file per filter (samba_share_section.yml, samba_conf_problems.yml,
+# samba_restart_parameters.yml, samba_same_share.yml) beside this file.
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.colab.cluster.plugins.module_utils._samba import (
