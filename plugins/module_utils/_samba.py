@@ -533,8 +533,8 @@ def systemd_escape_path(path):
         chunk = []
         for index, byte in enumerate(part.encode("utf-8")):
             char = chr(byte)
-            if (char.isascii() and (char.isalnum() or char in ":_.")) and not (char == "." and index == 0
-                                                                                 and part_index == 0):
+            leading_dot = char == "." and index == 0 and part_index == 0
+            if char.isascii() and (char.isalnum() or char in ":_.") and not leading_dot:
                 chunk.append(char)
             else:
                 chunk.append("\\x%02x" % byte)
