@@ -11,13 +11,19 @@ without root, without a kernel CIFS module and without a Mac:
 * fstab / ``/proc/mounts`` parsing and rendering, options compared as a set;
 * the mount.cifs credentials file;
 * the macOS LaunchAgent plist and the ``security -i`` script for the login Keychain;
-* a TCP reachability probe and a timeout-bounded command runner.
+* a TCP reachability probe and a timeout-bounded command runner;
+* the input rules of every field that reaches fstab, a credentials file or smb.conf
+  (the roles use the same rules through plugins/filter/samba.py);
+* the parsers of findmnt/systemctl/mount outputs the Linux mount paths depend on;
+* the smb.conf share section renderer shared by the file and the registry (net conf) modes.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import plistlib
+import re
 import shlex
 import socket
 import struct
@@ -261,8 +267,13 @@ def redact_credentials(text):
 
 
 def credentials_path(directory, mount_path):
-    """Default credentials file for a mount point: /mnt/fortress -> <dir>/mnt-fortress.cred."""
+    """Default credentials file for a mount point: /mnt/fortress -> <dir>/mnt-fortress.cred.
+
+    The name goes into the fstab options field (``credentials=<file>``), where a space or a
+    comma would end it: every character outside ``[A-Za-z0-9._-]`` becomes ``_``.
+    """
     name = mount_path.strip("/").replace("/", "-") or "root"
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", name)
     return os.path.join(directory, name + ".cred")
 
 
@@ -336,18 +347,29 @@ def launchd_label(mount_path):
     return "la.colab.cluster.samba.%s" % name
 
 
-def render_launch_agent(label, src, username, mount_path, retry_interval=300):
-    """The LaunchAgent plist that keeps ``src`` mounted at ``mount_path`` (bytes).
+def smb_url(src, username):
+    """//server/share -> smb://user@server/share (each part percent-encoded, RFC 3986)."""
+    from urllib.parse import quote
+    server, _sep, share = src.replace("\\", "/").lstrip("/").partition("/")
+    return "smb://%s@%s/%s" % (quote(username, safe=""), server, quote(share, safe="/"))
 
-    mount_smbfs gets ``//user@server/share`` and ``-N``: it never prompts and never sees a
-    password on its command line; the password comes from the login Keychain.
+
+def render_launch_agent(label, src, username, mount_path, retry_interval=300):
+    """The LaunchAgent plist that keeps ``src`` mounted (bytes).
+
+    It runs AppleScript's ``mount volume "smb://user@server/share"`` through osascript (Apple,
+    AppleScript Standard Additions "mount volume"; launchd.plist(5) for the keys). ``mount
+    volume`` takes the password from the user's login Keychain (an internet password for the
+    server, protocol smb), so neither the plist nor any command line carries it. macOS picks
+    the mount point itself, ``/Volumes/<share>`` (created and owned by the user's session,
+    no mkdir, no root), which is why ``mount_path`` must be ``/Volumes/<share>``.
     """
-    server_share = src.replace("\\", "/").lstrip("/")
-    url = "//%s@%s" % (username, server_share)
+    url = smb_url(src, username)
+    applescript = 'mount volume "%s"' % url.replace("\\", "\\\\").replace('"', '\\"')
     script = (
-        "/sbin/mount | /usr/bin/grep -q ' on %(mp)s ' && exit 0; "
-        "/bin/mkdir -p %(mp)s && exec /sbin/mount_smbfs -N %(url)s %(mp)s"
-    ) % {"mp": shlex.quote(mount_path), "url": shlex.quote(url)}
+        "/sbin/mount | /usr/bin/grep -q ' on %(mp)s (smbfs' && exit 0; "
+        "exec /usr/bin/osascript -e %(as)s"
+    ) % {"mp": mount_path, "as": shlex.quote(applescript)}
     plist = {
         "Label": label,
         "ProgramArguments": ["/bin/sh", "-c", script],
@@ -357,6 +379,12 @@ def render_launch_agent(label, src, username, mount_path, retry_interval=300):
         "StandardOutPath": "/tmp/%s.out" % label,
     }
     return plistlib.dumps(plist, fmt=plistlib.FMT_XML, sort_keys=True)
+
+
+def keychain_locked_argv():
+    """``security show-keychain-info`` exits non-zero (errSecInteractionNotAllowed, 36) when the
+    default keychain is locked, the usual case over ssh (security(1))."""
+    return ["/usr/bin/security", "show-keychain-info"]
 
 
 def keychain_lookup_argv(server, username):
@@ -371,12 +399,12 @@ def keychain_script(server, username, password, keychain=None):
     ``security add-internet-password -w <password>`` would put the secret in argv (visible
     in ``ps``); ``-w`` as the last option prompts, but only on a terminal. ``security -i``
     reads its commands from stdin instead, so the password only ever travels through the
-    pipe. ``-U`` updates an existing item; ``-T /sbin/mount_smbfs`` lets mount_smbfs read
-    it without a confirmation dialog.
+    pipe. ``-U`` updates an existing item; ``-T`` lets the listed programs (osascript and
+    NetAuthAgent, which performs ``mount volume``) read it without a confirmation dialog.
     """
     words = ["add-internet-password", "-U", "-a", username, "-s", server, "-r", "smb ",
-             "-l", server, "-D", "network password", "-T", "/sbin/mount_smbfs",
-             "-w", password]
+             "-l", server, "-D", "network password", "-T", "/usr/bin/osascript",
+             "-T", "/System/Library/CoreServices/NetAuthAgent.app", "-w", password]
     if keychain:
         words.append(keychain)
     return " ".join(_security_quote(w) for w in words) + "\n"
@@ -385,3 +413,330 @@ def keychain_script(server, username, password, keychain=None):
 def _security_quote(word):
     # security -i splits like a shell on double quotes and backslashes.
     return '"%s"' % word.replace("\\", "\\\\").replace('"', '\\"')
+
+
+# --- input rules ------------------------------------------------------------------------
+# Every field below ends up in a line-based file (fstab, the credentials file, smb.conf, a
+# `security -i` script): a line break would add a line of the attacker's choosing, a space
+# or a comma would end an fstab field or a mount option. Each rule names the field.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ACCOUNT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
+_MODE = re.compile(r"^0?[0-7]{3,4}$")
+_VERS = re.compile(r"^(default|1\.0|2\.0|2\.1|3|3\.0|3\.02|3\.0\.2|3\.1\.1)$")
+_LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+# options the module itself writes from its own fields, or that would carry a secret
+SECRET_OPTIONS = ("password", "pass", "password2")
+OWNED_OPTIONS = ("credentials", "cred", "user", "username", "domain", "dom", "workgroup")
+
+
+def _has_control(value):
+    return bool(_CONTROL.search(value))
+
+
+def text_problem(field, value, spaces=True, commas=True):
+    """The reason ``value`` cannot go into a line-based file, or None."""
+    if value is None:
+        return None
+    if _has_control(value):
+        return "%s must not contain a line break or another control character" % field
+    if value != value.strip():
+        return "%s must not start or end with whitespace" % field
+    if not spaces and re.search(r"\s", value):
+        return "%s must not contain whitespace" % field
+    if not commas and "," in value:
+        return "%s must not contain a comma (it would end the mount option)" % field
+    return None
+
+
+def mount_input_problems(p):
+    """Every problem of samba_mount's parameters ``p`` (a dict), each naming its field.
+
+    Checked before anything is read from or written to the host.
+    """
+    problems = []
+
+    def add(reason):
+        if reason:
+            problems.append(reason)
+
+    src = p.get("src")
+    if src is not None:
+        add(text_problem("src", src))
+        norm = src.replace("\\", "/")
+        if not norm.startswith("//"):
+            add("src must look like //server/share, got %r" % src)
+        elif len([x for x in norm.split("/") if x]) < 2:
+            add("src must name a server and a share (//server/share), got %r" % src)
+    path = p.get("path") or ""
+    add(text_problem("path", path))
+    if not path.startswith("/"):
+        add("path must be absolute, got %r" % path)
+    for field in ("credentials_dir", "credentials_file"):
+        add(text_problem(field, p.get(field), spaces=False, commas=False))
+    add(text_problem("username", p.get("username"), commas=True))
+    add(text_problem("domain", p.get("domain"), spaces=False))
+    password = p.get("password")
+    if password is not None and re.search(r"[\r\n\x00]", password):
+        problems.append("password must not contain a line break or NUL (credentials files and security -i "
+                        "are line based)")
+    for field in ("uid", "gid"):
+        value = p.get(field)
+        if value not in (None, "") and not _ACCOUNT.match(str(value)):
+            problems.append("%s must be a number or an account name (letters, digits, _ . @ -), got %r"
+                            % (field, value))
+    for field in ("file_mode", "dir_mode"):
+        value = p.get(field)
+        if value not in (None, "") and not _MODE.match(str(value)):
+            problems.append("%s must be an octal mode such as 0664, got %r" % (field, value))
+    vers = p.get("vers")
+    if vers not in (None, "") and not _VERS.match(vers):
+        problems.append("vers must be one of mount.cifs' dialects (1.0, 2.0, 2.1, 3, 3.0, 3.02, 3.1.1, default), "
+                        "got %r" % vers)
+    for index, opt in enumerate(p.get("opts") or []):
+        field = "opts[%d]" % index
+        reason = text_problem(field, opt, spaces=False, commas=False)
+        if reason:
+            problems.append(reason)
+            continue
+        if not opt:
+            problems.append("%s must not be empty" % field)
+            continue
+        key = opt.split("=", 1)[0].strip().lower()
+        if key in SECRET_OPTIONS:
+            problems.append("opts must not carry a password (%s): it belongs in the credentials file" % key)
+        elif key in OWNED_OPTIONS:
+            problems.append("%s: %s= is written by the module (from username, domain and the credentials file); "
+                            "remove it from opts" % (field, key))
+    if p.get("label") is not None and not _LABEL.match(p["label"]):
+        problems.append("label must be letters, digits, '.', '_' or '-', got %r" % p["label"])
+    add(text_problem("macos_user", p.get("macos_user"), spaces=False))
+    for field in ("timeout", "retry_interval"):
+        if p.get(field) is not None and p[field] <= 0:
+            problems.append("%s must be a positive number of seconds" % field)
+    return problems
+
+
+# --- systemd / findmnt / mount outputs ----------------------------------------------------
+def systemd_escape_path(path):
+    """The unit name stem of a path, as ``systemd-escape -p`` prints it.
+
+    Transcribed from systemd src/basic/unit-name.c (unit_name_path_escape, do_escape) at
+    v257: slashes collapse, the outer ones go, '/' becomes '-', every byte outside
+    [A-Za-z0-9:_.] (and a leading '.') becomes \\xNN; the root is '-'.
+    Checked against the real systemd-escape 257 (fixtures/samba_mount/recorded).
+    """
+    parts = [x for x in path.split("/") if x]
+    if not parts:
+        return "-"
+    out = []
+    for part_index, part in enumerate(parts):
+        chunk = []
+        for index, byte in enumerate(part.encode("utf-8")):
+            char = chr(byte)
+            leading_dot = char == "." and index == 0 and part_index == 0
+            if char.isascii() and (char.isalnum() or char in ":_.") and not leading_dot:
+                chunk.append(char)
+            else:
+                chunk.append("\\x%02x" % byte)
+        out.append("".join(chunk))
+    return "-".join(out)
+
+
+def parse_findmnt_json(text):
+    """``findmnt -J -l -o TARGET,SOURCE,FSTYPE,OPTIONS`` -> list of {path, src, fstype, opts}.
+
+    findmnt prints nothing and exits 1 when nothing is mounted there (recorded).
+    """
+    if not text or not text.strip():
+        return []
+    data = json.loads(text)
+    return [{"path": fs.get("target"), "src": fs.get("source"), "fstype": fs.get("fstype"),
+             "opts": fs.get("options") or ""} for fs in data.get("filesystems", [])]
+
+
+def parse_systemctl_show(text):
+    """``systemctl show -p A,B unit`` -> {A: value, B: value}."""
+    props = {}
+    for line in (text or "").splitlines():
+        if "=" in line:
+            key, value = line.split("=", 1)
+            props[key.strip()] = value.strip()
+    return props
+
+
+# mount.cifs on ENODEV (cifs-utils 7.4: "mount error(19): No such device", recorded) and
+# mount(8) without the helper ("unknown filesystem type 'cifs'", recorded).
+_NO_CIFS_MARKERS = ("mount error(19)", "cifs filesystem not supported", "unknown filesystem type 'cifs'",
+                    "no such device")
+
+
+def says_no_cifs(text):
+    low = (text or "").lower()
+    return any(marker in low for marker in _NO_CIFS_MARKERS)
+
+
+def says_busy(text):
+    """umount(8) of a mount in use: "umount: /mnt/t: target is busy." (recorded), exit 32."""
+    return "target is busy" in (text or "").lower() or "device or resource busy" in (text or "").lower()
+
+
+def says_module_missing(text):
+    """modprobe of a module the kernel does not have (recorded: "modprobe: FATAL: Module cifs not found
+    in directory /lib/modules/<release>")."""
+    return "not found in directory" in (text or "") or "module cifs not found" in (text or "").lower()
+
+
+# --- smb.conf -----------------------------------------------------------------------------
+# Parameters smbd reads only when it starts: changing them needs a restart, every other change
+# is picked up by a reload (SIGHUP, smbd.service's ExecReload). Samba 4.22.11
+# source3/smbd/server.c main(): open_sockets_smbd() binds the listening sockets from
+# `smb ports`, `interfaces` and `bind interfaces only` once (line 2333), and
+# initialize_password_db() opens the `passdb backend` once (line 2154); reload_services()
+# on SIGHUP re-reads the rest (shares, masks, users, protocol limits for new connections).
+RESTART_PARAMETERS = ("smb ports", "interfaces", "bind interfaces only", "passdb backend", "server role")
+
+
+def conf_value(value):
+    """A role value as smb.conf spells it: booleans yes/no, lists space-joined."""
+    if value is True:
+        return "yes"
+    if value is False:
+        return "no"
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(v) for v in value)
+    return str(value)
+
+
+def _key(name):
+    return " ".join(str(name).lower().split())
+
+
+def parse_conf(text):
+    """smb.conf text -> {section: {parameter: value}} (keys normalised, comments and blanks dropped)."""
+    sections, current = {}, None
+    for raw in (text or "").splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(_key(line[1:-1]), {})
+            continue
+        if "=" in line and current is not None:
+            key, value = line.split("=", 1)
+            current[_key(key)] = value.strip()
+    return sections
+
+
+def restart_parameters(old_text, new_text):
+    """The start-only [global] parameters whose value differs between two smb.conf texts."""
+    if old_text is None:
+        return []
+    old = parse_conf(old_text).get("global", {})
+    new = parse_conf(new_text).get("global", {})
+    return [p for p in RESTART_PARAMETERS if old.get(p) != new.get(p)]
+
+
+def share_parameters(share, fruit_options=None):
+    """The ordered (parameter, value) list of one share of samba_server_shares."""
+    params = [("path", share["path"])]
+    if share.get("comment"):
+        params.append(("comment", share["comment"]))
+    params += [("browseable", conf_value(share.get("browseable", True))),
+               ("read only", conf_value(share.get("read_only", False))),
+               ("guest ok", "no")]
+    if share.get("valid_users"):
+        params.append(("valid users", conf_value(share["valid_users"])))
+    if share.get("write_list"):
+        params.append(("write list", conf_value(share["write_list"])))
+    params += [("create mask", str(share.get("create_mask") or "0664")),
+               ("directory mask", str(share.get("directory_mask") or "0775"))]
+    for key, name in (("force_create_mode", "force create mode"), ("force_directory_mode", "force directory mode"),
+                      ("force_user", "force user"), ("force_group", "force group")):
+        if share.get(key):
+            params.append((name, str(share[key])))
+    if share.get("fruit", True):
+        params += [(k, conf_value(v)) for k, v in sorted((fruit_options or {}).items())]
+    params += [(k, conf_value(v)) for k, v in sorted((share.get("options") or {}).items())]
+    return params
+
+
+def share_section(share, fruit_options=None, indent="   "):
+    """The share's smb.conf section text; with indent "\\t" exactly as `net conf showshare` prints it."""
+    lines = ["[%s]" % share["name"]]
+    lines += ["%s%s = %s" % (indent, k, v) for k, v in share_parameters(share, fruit_options)]
+    return "\n".join(lines) + "\n"
+
+
+def same_section(showshare_text, share, fruit_options=None):
+    """Whether `net conf showshare` output holds exactly the share's parameters, in any order."""
+    got = parse_conf(showshare_text).get(_key(share["name"]))
+    want = {_key(k): v for k, v in share_parameters(share, fruit_options)}
+    return got == want
+
+
+_SHARE_NAME = re.compile(r"^[^\[\]\x00-\x1f\x7f\\/:*?\"<>|+=;,]{1,80}$")
+_CONF_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 :_.-]*$")
+
+
+def conf_problems(shares=None, global_options=None, users=None, username_map=None, interfaces=None,
+                  hosts_allow=None, workgroup=None, netbios_name=None, server_string=None):
+    """Every value of samba_server's input that cannot go into smb.conf as one line.
+
+    A line break in a value would add a parameter (or a whole share) of the writer's choosing;
+    ']' in a share name would end the section header. Each problem names its variable.
+    """
+    problems = []
+
+    def value_problem(field, value):
+        text = conf_value(value)
+        if _has_control(text):
+            problems.append("%s must not contain a line break or another control character" % field)
+
+    for field, value in (("samba_server_workgroup", workgroup), ("samba_server_netbios_name", netbios_name),
+                         ("samba_server_server_string", server_string)):
+        if value is not None:
+            value_problem(field, value)
+    for index, value in enumerate(hosts_allow or []):
+        value_problem("samba_server_hosts_allow[%d]" % index, value)
+        if re.search(r"[\s,]", str(value)):
+            problems.append("samba_server_hosts_allow[%d] must be one address or network, got %r" % (index, value))
+    for index, value in enumerate(interfaces or []):
+        value_problem("samba_server_interfaces[%d]" % index, value)
+        if re.search(r"[\s,]", str(value)):
+            problems.append("samba_server_interfaces[%d] must be one interface, address or network, got %r"
+                            % (index, value))
+
+    def options_problems(field, options):
+        for key, value in (options or {}).items():
+            if not _CONF_KEY.match(str(key)):
+                problems.append("%s: %r is not a parameter name" % (field, key))
+            value_problem("%s[%r]" % (field, key), value)
+
+    options_problems("samba_server_global_options", global_options)
+    for index, share in enumerate(shares or []):
+        field = "samba_server_shares[%d]" % index
+        name = str(share.get("name", ""))
+        if not _SHARE_NAME.match(name):
+            problems.append("%s.name must be 1-80 characters without brackets, control characters or "
+                            "\\/:*?\"<>|+=;, got %r" % (field, name))
+        for key in ("path", "comment", "force_user", "force_group", "create_mask", "directory_mask",
+                    "force_create_mode", "force_directory_mode", "valid_users", "write_list"):
+            if share.get(key) is not None:
+                value_problem("%s.%s" % (field, key), share[key])
+        for key in ("create_mask", "directory_mask", "force_create_mode", "force_directory_mode"):
+            if share.get(key) not in (None, "") and not _MODE.match(str(share[key])):
+                problems.append("%s.%s must be an octal mode such as 0664, got %r" % (field, key, share[key]))
+        options_problems("%s.options" % field, share.get("options"))
+    for index, user in enumerate(users or []):
+        name = str(user.get("name", "") if isinstance(user, dict) else user)
+        if not name or _has_control(name) or re.search(r"[\s:]", name):
+            problems.append("samba_server_users[%d].name must be a user name without whitespace or ':', got %r"
+                            % (index, name))
+    for unix_name, smb_names in (username_map or {}).items():
+        if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", str(unix_name)):
+            problems.append("samba_server_username_map: %r is not a Unix user name" % unix_name)
+        for smb_name in smb_names if isinstance(smb_names, list) else [smb_names]:
+            if _has_control(str(smb_name)) or "=" in str(smb_name):
+                problems.append("samba_server_username_map[%r]: %r must not contain '=' or a line break"
+                                % (unix_name, smb_name))
+    return problems

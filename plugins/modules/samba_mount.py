@@ -14,24 +14,39 @@ description:
   - "B(Linux): keeps one C(cifs) line in C(/etc/fstab) whose options carry C(credentials=)
     (never the password), C(uid)/C(gid), C(vers=3.1.1), C(_netdev), C(nofail) and
     C(x-systemd.automount). Options are compared as a set, so their order never causes a change.
-    The password lives only in a per-mount credentials file, root-only C(0600), written atomically."
-  - "B(Linux), O(state=mounted): the live mount (from C(/proc/mounts)) is compared with the wanted
-    source and type; a wrong mount is unmounted and mounted again, and the share is remounted when
-    the credentials file changed. Before mounting, the module checks that the kernel lists C(cifs)
-    in C(/proc/filesystems) and that the server answers on TCP 445; each failure is reported as such,
-    not as a raw mount error. Every mount/umount runs under C(timeout(1))."
-  - "B(macOS): writes a LaunchAgent for the GUI user O(macos_user) that runs C(mount_smbfs -N)
-    (no password on its command line), stores the password in that user's login Keychain through
-    C(security -i) fed on stdin (the password never reaches argv), and loads the agent with
-    C(launchctl bootstrap gui/<uid>). The states map to: V(mounted) and V(present) write the
-    Keychain item and the plist, V(mounted) also loads the agent; V(unmounted) unloads it and
-    unmounts; V(absent) also removes the plist and the Keychain item."
+    The password lives only in a per-mount credentials file, root-only C(0600), written atomically.
+    Paths are octal-escaped in fstab (a space is C(\\040)); every field is checked before anything
+    is written (see O(opts), O(username), O(uid))."
+  - "B(Linux), CIFS detection: C(/proc/filesystems) lists C(cifs) only once the module is loaded, and
+    the kernel loads it on the first CIFS mount. So the module asks C(modprobe) (C(modprobe -n) in
+    check mode and for automounts) and reads the mount's own error; only C(modprobe)'s I(not found) or
+    the mount's C(ENODEV) (C(mount error(19))) give the error I(the kernel cannot mount CIFS), and that
+    check happens before anything is unmounted."
+  - "B(Linux), systemd automount (O(automount=true) on a systemd host): the desired state of
+    O(state=mounted) is the C(.automount) unit of the mount point active (C(findmnt) shows its
+    C(autofs) mount; the share itself is mounted by systemd on first access). When the fstab line
+    changes the module runs C(systemctl daemon-reload) and restarts the C(.automount) unit. An
+    untriggered automount is never unmounted. O(state=unmounted) and O(state=absent) stop the unit;
+    C(systemctl disable) has no effect on units generated from fstab (systemd says so), so the unit
+    returns at the next boot while the fstab line asks for it: O(state=absent) removes the line."
+  - "B(Linux), changed credentials or options while mounted: the live mount keeps the old ones until it
+    is mounted again, so the module unmounts it. When it is busy (for example docker volumes on it)
+    O(on_busy) decides."
+  - "B(macOS): writes a LaunchAgent for the GUI user O(macos_user) that runs
+    C(osascript -e 'mount volume \"smb://user@server/share\"') (AppleScript Standard Additions), which
+    takes the password from the user's login Keychain and mounts at C(/Volumes/<share>) as that user (no
+    root-owned directory is created). The password is stored in the login Keychain by C(security -i) fed
+    on stdin (never argv); a locked login Keychain (the usual case over ssh) fails the run before
+    anything is written. The agent is loaded with C(launchctl bootstrap gui/<uid>). V(mounted) and
+    V(present) write the Keychain item and the plist, V(mounted) also loads the agent; V(unmounted)
+    unloads it and unmounts; V(absent) also removes the plist and the Keychain item."
   - The password is never returned and is redacted in diffs.
 author:
   - colab.cluster developers (@colab)
 requirements:
-  - "Linux: C(mount.cifs) (package C(cifs-utils)) for O(state=mounted), coreutils C(timeout)."
-  - "macOS: C(/usr/bin/security), C(/bin/launchctl), C(/sbin/mount_smbfs) (all part of the OS)."
+  - "Linux: C(mount.cifs) (package C(cifs-utils)) for O(state=mounted), util-linux C(findmnt), coreutils
+    C(timeout); C(modprobe) (kmod) is used when present."
+  - "macOS: C(/usr/bin/security), C(/bin/launchctl), C(/usr/bin/osascript) (all part of the OS)."
 attributes:
   check_mode:
     support: full
@@ -48,7 +63,9 @@ attributes:
     description: Linux and macOS (Darwin).
 options:
   path:
-    description: Mount point, for example C(/mnt/fortress) or C(/Volumes/fortress).
+    description:
+      - Mount point, for example C(/mnt/fortress). On macOS it must be C(/Volumes/<share>), where
+        C(mount volume) puts the share.
     type: path
     required: true
   src:
@@ -100,7 +117,10 @@ options:
     type: bool
     default: true
   opts:
-    description: More mount options (Linux). A password option is refused.
+    description:
+      - More mount options (Linux), one option per element. An element with whitespace, a comma, a line
+        break, a password (C(password=), C(pass=), C(password2=)) or an option the module writes itself
+        (C(credentials=), C(user=), C(username=), C(domain=)) is refused before anything is written.
     type: list
     elements: str
     default: []
@@ -130,10 +150,33 @@ options:
     description: Seconds between the LaunchAgent's attempts to (re)mount (macOS C(StartInterval)).
     type: int
     default: 300
+  on_busy:
+    description:
+      - What a credentials or options change does when the live mount is busy (C(umount) says
+        I(target is busy)). A mount that is not busy is always unmounted and mounted again.
+      - V(next_automount) leaves the live mount alone, with a warning and RV(pending_remount); the new
+        credentials take effect at its next mount (the automount's next trigger once it is unmounted,
+        for example by C(x-systemd.idle-timeout), or the next boot). Open files stay open. Until then the
+        kernel keeps the old session; if the server drops it after the password changed, the kernel's
+        reconnect with the old password fails and those files return errors.
+      - V(lazy) detaches the mount now (C(umount -l)) and mounts again (or lets the automount do it).
+        Programs that hold files or directories open keep using the detached old mount, with the old
+        session, until they close them; everything opened afterwards goes to the new mount. Docker
+        containers with a volume on it keep the old mount until they are restarted.
+      - V(fail) stops the run with a message naming the busy mount; the new credentials are already on
+        disk.
+      - For O(state=unmounted) and O(state=absent), V(lazy) detaches a busy mount and the others fail.
+    type: str
+    choices: [next_automount, lazy, fail]
+    default: next_automount
 notes:
-  - "These build machines have no kernel CIFS (C(cifs) is not in C(/proc/filesystems)): there the
-    module fails O(state=mounted) with exactly that reason, and O(state=present) is what works."
+  - "The project's build machines have no kernel CIFS (C(modprobe cifs) finds no module): there the
+    module fails O(state=mounted) with exactly that reason before changing anything, and
+    O(state=present) is what works. Their kernel has autofs: systemd automount units run for real
+    in the project's tests."
   - "The macOS branch is covered by unit tests only (no Mac is available to the project's tests).
+    References: Apple, AppleScript Language Guide and Standard Additions (C(mount volume)); launchd.plist(5);
+    security(1) (C(-i), C(show-keychain-info), C(add-internet-password -T)).
     C(security -i) reads its commands from stdin and splits them on double quotes with backslash
     escapes (SecurityTool C(split_line)); that is how the password stays out of argv."
 seealso:
@@ -183,7 +226,7 @@ credentials_file:
   type: str
   sample: /etc/samba/credentials/mnt-fortress.cred
 fstab_changed:
-  description: Whether the fstab line was added, changed or removed (run C(systemctl daemon-reload) then).
+  description: Whether the fstab line was added, changed or removed (the module then ran C(systemctl daemon-reload)).
   returned: on Linux
   type: bool
 credentials_changed:
@@ -200,6 +243,19 @@ actions:
   type: list
   elements: str
   sample: [write credentials, write fstab line, mount]
+automount:
+  description: Whether the systemd automount of the mount point is active after the run (Linux).
+  returned: on Linux
+  type: bool
+automount_unit:
+  description: The C(.automount) unit systemd generates for the mount point.
+  returned: on Linux
+  type: str
+  sample: mnt-fortress.automount
+pending_remount:
+  description: The mount was busy and O(on_busy=next_automount) left it with the old credentials/options.
+  returned: on Linux
+  type: bool
 plist:
   description: The LaunchAgent file (macOS).
   returned: on macOS
@@ -219,36 +275,99 @@ from ansible_collections.colab.cluster.plugins.module_utils._samba import (
     build_cifs_options,
     credentials_path,
     find_entry,
-    forbidden_options,
     fstab_entry_matches,
     kernel_supports,
+    keychain_locked_argv,
     keychain_lookup_argv,
     keychain_script,
     launchd_label,
     live_mount_matches,
+    mount_input_problems,
+    parse_findmnt_json,
     parse_mount_table,
+    parse_systemctl_show,
     probe_tcp,
     read_text,
     redact_credentials,
     render_credentials,
     render_fstab_line,
     render_launch_agent,
+    says_busy,
+    says_module_missing,
+    says_no_cifs,
     server_of,
     set_fstab_entry,
+    systemd_escape_path,
     write_file,
     write_private_file,
 )
 
-PROC_MOUNTS = "/proc/mounts"
 PROC_FILESYSTEMS = "/proc/filesystems"
+SYSTEMD_RUNTIME = "/run/systemd/system"
 
-NO_CIFS = ("the kernel cannot mount CIFS: 'cifs' is not listed in /proc/filesystems (no cifs module "
-           "is loaded or loadable on this host). Use state=present to write the fstab line and the "
-           "credentials file only, or mount the share on a kernel with CIFS support")
+NO_CIFS = ("the kernel cannot mount CIFS: %s. Nothing was unmounted. Use state=present to write the fstab "
+           "line and the credentials file only, or run on a kernel with CIFS (Debian's kernels load the cifs "
+           "module on first use)")
+
+
+class LinuxHost:
+    """The seam between the module and the kernel: every mount, umount, findmnt, systemctl and
+    modprobe call goes through here, each bounded by timeout(1). Unit tests answer these calls
+    with outputs recorded from the real programs (tests/unit/plugins/fixtures/samba_mount)."""
+
+    def __init__(self, module, fail):
+        self.module = module
+        self.timeout = module.params["timeout"]
+        self.fail = fail
+
+    def run(self, argv, what, check=True):
+        rc, out, err = self.module.run_command(bounded(argv, self.timeout))
+        if rc in TIMED_OUT:
+            self.fail("%s did not finish within %ss" % (what, self.timeout))
+        if check and rc != 0:
+            self.fail("%s failed (rc=%s): %s" % (what, rc, (err or out).strip()), rc=rc)
+        return rc, out, err
+
+    def systemd(self):
+        return os.path.isdir(SYSTEMD_RUNTIME)
+
+    def mounts(self, path):
+        """Every filesystem mounted at ``path``, bottom first (an automount's autofs, then the mount)."""
+        rc, out, err = self.run(["findmnt", "-J", "-l", "-o", "TARGET,SOURCE,FSTYPE,OPTIONS", "--mountpoint", path],
+                                "findmnt", check=False)
+        if rc not in (0, 1):
+            self.fail("findmnt --mountpoint %s failed (rc=%s): %s" % (path, rc, (err or out).strip()), rc=rc)
+        return parse_findmnt_json(out)
+
+    def unit(self, name):
+        _rc, out, _err = self.run(["systemctl", "show", "-p", "Id,LoadState,ActiveState,SubState,UnitFileState",
+                                   name], "systemctl show %s" % name)
+        return parse_systemctl_show(out)
+
+    def systemctl(self, *args):
+        self.run(["systemctl"] + list(args), "systemctl %s" % " ".join(args))
+
+    def filesystems(self):
+        return read_text(PROC_FILESYSTEMS) or ""
+
+    def modprobe(self, dry_run):
+        """(loadable, message): try to load (or, in check mode, resolve) the cifs module."""
+        binary = self.module.get_bin_path("modprobe", opt_dirs=["/usr/sbin", "/sbin"])
+        if binary is None:
+            return None, "modprobe is not installed"
+        rc, out, err = self.run([binary] + (["-n"] if dry_run else []) + ["cifs"], "modprobe cifs", check=False)
+        return rc == 0, (err or out).strip()
+
+    def mount(self, path):
+        # mount by mount point: mount(8) takes source, type and options from fstab
+        return self.run(["mount", path], "mount %s" % path, check=False)
+
+    def umount(self, path, lazy=False):
+        return self.run(["umount"] + (["-l"] if lazy else []) + [path], "umount %s" % path, check=False)
 
 
 class LinuxMount:
-    """fstab line + credentials file + live mount for one mount point."""
+    """fstab line + credentials file + live mount (or systemd automount) for one mount point."""
 
     def __init__(self, module):
         self.module = module
@@ -259,23 +378,22 @@ class LinuxMount:
         self.diff_before = {}
         self.diff_after = {}
         self.result = {"changed": False, "credentials_file": self.cred, "fstab_changed": False,
-                       "credentials_changed": False}
+                       "credentials_changed": False, "pending_remount": False}
+        self.host = LinuxHost(module, self.fail)
+        self.unit = systemd_escape_path(self.path) + ".automount"
+        self.result["automount_unit"] = self.unit
+        self._cifs_checked = False
+        self.use_automount = False
+
+    def fail(self, msg, **extra):
+        self.result.update(actions=self.actions)
+        self.module.fail_json(msg=msg, **dict(self.result, **extra))
 
     # -- reading ------------------------------------------------------------------------
     def wanted_opts(self):
         return build_cifs_options(self.cred, uid=self.p["uid"], gid=self.p["gid"], vers=self.p["vers"],
                                   file_mode=self.p["file_mode"], dir_mode=self.p["dir_mode"],
                                   extra=self.p["opts"], automount=self.p["automount"])
-
-    def live_entry(self):
-        return find_entry(parse_mount_table(read_text(PROC_MOUNTS) or ""), self.path)
-
-    def run(self, argv, what):
-        rc, out, err = self.module.run_command(bounded(argv, self.p["timeout"]))
-        if rc in TIMED_OUT:
-            self.module.fail_json(msg="%s did not finish within %ss" % (what, self.p["timeout"]), **self.result)
-        if rc != 0:
-            self.module.fail_json(msg="%s failed (rc=%s): %s" % (what, rc, (err or out).strip()), rc=rc, **self.result)
 
     # -- pieces -------------------------------------------------------------------------
     def ensure_credentials(self):
@@ -337,64 +455,150 @@ class LinuxMount:
             write_file(self.module, fstab, new_text, mode)
         return True
 
-    def umount(self):
-        self.actions.append("unmount")
-        if not self.module.check_mode:
-            self.run(["umount", self.path], "umount %s" % self.path)
+    def act(self, action, *systemctl_args):
+        self.actions.append(action)
+        if not self.module.check_mode and systemctl_args:
+            self.host.systemctl(*systemctl_args)
 
-    def mount(self):
-        fs_text = read_text(PROC_FILESYSTEMS) or ""
-        if not kernel_supports("cifs", fs_text):
-            self.module.fail_json(msg=NO_CIFS, **self.result)
+    def check_cifs(self):
+        """Fail with NO_CIFS, before anything is unmounted, only when the kernel truly lacks CIFS.
+
+        /proc/filesystems lists cifs only once the module is loaded; Debian's kernels load it on the
+        first mount (request_module("fs-cifs")). So an absent line is not an answer: modprobe is
+        asked (``-n`` in check mode and for automounts, which mount later), and only its "not
+        found" is taken as the kernel lacking CIFS. Without modprobe, the mount's own error says it.
+        """
+        if self._cifs_checked or kernel_supports("cifs", self.host.filesystems()):
+            return
+        self._cifs_checked = True
+        loadable, message = self.host.modprobe(dry_run=self.module.check_mode or self.use_automount)
+        if loadable is False and says_module_missing(message):
+            self.fail(NO_CIFS % ("'cifs' is not loaded and modprobe cannot find it (%s)" % message))
+
+    def unmount(self, entry, on_busy):
+        """Unmount ``entry``; on a busy mount follow ``on_busy``. True when it is gone (or will be)."""
+        self.actions.append("unmount")
+        if self.module.check_mode:
+            return True
+        rc, out, err = self.host.umount(self.path)
+        if rc == 0:
+            return True
+        text = (err or out).strip()
+        if not says_busy(text):
+            self.fail("umount %s failed (rc=%s): %s" % (self.path, rc, text), rc=rc)
+        if on_busy == "lazy":
+            self.actions.append("lazy unmount (busy)")
+            rc, out, err = self.host.umount(self.path, lazy=True)
+            if rc != 0:
+                self.fail("umount -l %s failed (rc=%s): %s" % (self.path, rc, (err or out).strip()), rc=rc)
+            return True
+        if on_busy == "next_automount":
+            self.actions.remove("unmount")
+            self.actions.append("remount deferred (busy)")
+            self.result["pending_remount"] = True
+            self.module.warn(
+                "%s is busy: the new credentials/options are written and take effect at its next mount (the "
+                "automount's next trigger after it is unmounted, or the next boot). Until then the live mount "
+                "keeps its SMB session and the old credentials. on_busy=lazy detaches it now." % self.path)
+            return False
+        self.fail("%s is busy (%s): the new credentials/options are written but the live mount still uses "
+                  "the old ones. Close what uses it, or choose on_busy=lazy or on_busy=next_automount"
+                  % (self.path, text))
+
+    def mount_now(self):
+        self.check_cifs()
         if self.p["probe"]:
             server = server_of(self.p["src"])
             reason = probe_tcp(server, self.p["port"], self.p["timeout"])
             if reason is not None:
-                self.module.fail_json(msg="the SMB server %s does not answer on TCP %s: %s"
-                                      % (server, self.p["port"], reason), **self.result)
+                self.fail("the SMB server %s does not answer on TCP %s: %s" % (server, self.p["port"], reason))
         self.actions.append("mount")
-        if not self.module.check_mode:
-            if not os.path.isdir(self.path):
-                os.makedirs(self.path, 0o755)
-            # mount by mount point: mount(8) takes source, type and options from fstab
-            self.run(["mount", self.path], "mount %s" % self.path)
+        if self.module.check_mode:
+            return
+        if not os.path.isdir(self.path):
+            os.makedirs(self.path, 0o755)
+        rc, out, err = self.host.mount(self.path)
+        text = (err or out).strip()
+        if rc in TIMED_OUT:
+            self.fail("mount %s did not finish within %ss" % (self.path, self.p["timeout"]))
+        if rc != 0 and says_no_cifs(text):
+            self.fail(NO_CIFS % ("mount %s said: %s" % (self.path, text)), rc=rc)
+        if rc != 0:
+            self.fail("mount %s failed (rc=%s): %s" % (self.path, rc, text), rc=rc)
 
     # -- states -------------------------------------------------------------------------
     def apply(self):
         state = self.p["state"]
-        live = self.live_entry()
-        is_mounted = live is not None
-        self.diff_before["mounted"] = is_mounted
+        systemd = self.host.systemd()
+        self.use_automount = bool(self.p["automount"] and systemd)
+        entries = self.host.mounts(self.path)
+        autofs = [e for e in entries if e["fstype"] == "autofs"]
+        live = [e for e in entries if e["fstype"] != "autofs"]
+        top = live[-1] if live else None
+        unit = self.host.unit(self.unit) if systemd else {}
+        unit_active = unit.get("ActiveState") == "active"
+        self.result["automount"] = bool(autofs) or unit_active
+        self.diff_before["mounted"] = top is not None
+        self.diff_before["automount"] = self.result["automount"]
+        mounted = top is not None
         if state in ("mounted", "present"):
+            if state == "mounted":
+                self.check_cifs()
             cred_changed = self.ensure_credentials()
             fstab_changed = self.ensure_fstab()
-            if state == "mounted":
-                if is_mounted and not live_mount_matches(live, self.p["src"], "cifs"):
-                    self.umount()
-                    self.mount()
-                elif is_mounted and (cred_changed or fstab_changed):
-                    # new credentials or options only reach the kernel on a fresh mount
-                    self.umount()
-                    self.mount()
-                elif not is_mounted:
-                    self.mount()
-                is_mounted = True
-        elif state == "unmounted":
-            if is_mounted:
-                self.umount()
-                is_mounted = False
-        else:  # absent
-            if is_mounted:
-                self.umount()
-                is_mounted = False
-            self.ensure_fstab(remove=True)
-            self.remove_credentials()
-            if os.path.isdir(self.path) and not os.listdir(self.path):
-                self.actions.append("remove mount point")
-                if not self.module.check_mode:
-                    os.rmdir(self.path)
-        self.diff_after["mounted"] = is_mounted
-        self.result.update(changed=bool(self.actions), mounted=is_mounted, actions=self.actions)
+            if fstab_changed and systemd:
+                # fstab is what systemd-fstab-generator turns into the .mount/.automount units
+                self.act("systemctl daemon-reload", "daemon-reload")
+            pending = False
+            if top is not None and not live_mount_matches(top, self.p["src"], "cifs"):
+                if state == "mounted":
+                    # another filesystem at our mount point: never lazily detach what is not ours
+                    self.unmount(top, "fail")
+                    mounted = False
+            elif top is not None and (cred_changed or fstab_changed):
+                # new credentials or options only reach the kernel on a fresh mount
+                if self.unmount(top, self.p["on_busy"]):
+                    mounted = False
+                else:
+                    pending = True
+            if self.use_automount and state == "mounted":
+                if not unit_active:
+                    self.act("start %s" % self.unit, "start", self.unit)
+                elif fstab_changed and not pending:
+                    self.act("restart %s" % self.unit, "restart", self.unit)
+                self.result["automount"] = True
+            elif self.use_automount and unit_active and fstab_changed and not pending:
+                self.act("restart %s" % self.unit, "restart", self.unit)
+            elif state == "mounted" and not mounted:
+                self.mount_now()
+                mounted = True
+            if not self.p["automount"] and unit_active:
+                # the fstab line no longer asks for an automount: its unit goes with the reload
+                self.act("stop %s" % self.unit, "stop", self.unit)
+                self.result["automount"] = False
+        else:  # unmounted, absent
+            if top is not None:
+                if self.unmount(top, "lazy" if self.p["on_busy"] == "lazy" else "fail"):
+                    mounted = False
+            if unit_active or autofs:
+                # systemctl disable has no effect on units generated from fstab (recorded): stopping
+                # the unit removes the autofs mount now; absent removes the fstab line it comes from
+                if systemd:
+                    self.act("stop %s" % self.unit, "stop", self.unit)
+                else:
+                    self.unmount(autofs[-1], "fail")
+                self.result["automount"] = False
+            if state == "absent":
+                if self.ensure_fstab(remove=True) and systemd:
+                    self.act("systemctl daemon-reload", "daemon-reload")
+                self.remove_credentials()
+                if os.path.isdir(self.path) and not os.path.ismount(self.path) and not os.listdir(self.path):
+                    self.actions.append("remove mount point")
+                    if not self.module.check_mode:
+                        os.rmdir(self.path)
+        self.diff_after["mounted"] = mounted
+        self.diff_after["automount"] = self.result["automount"]
+        self.result.update(changed=bool(self.actions), mounted=mounted, actions=self.actions)
         if self.module._diff:
             self.result["diff"] = {"before": self.diff_before, "after": self.diff_after}
         return self.result
@@ -417,6 +621,15 @@ class MacMount:
         self.domain = "gui/%d" % self.user.pw_uid
         self.server = server_of(self.p["src"] or "")
         self.result = {"changed": False, "plist": self.plist, "credentials_changed": False}
+        self.check_path()
+
+    def check_path(self):
+        share = self.p["src"].replace("\\", "/").strip("/").split("/", 1)[1] if self.p["src"] else None
+        if share is not None and self.path != "/Volumes/" + share:
+            self.module.fail_json(msg="path must be /Volumes/%s on macOS: `mount volume` mounts a share at "
+                                      "/Volumes/<share name> itself, got %r" % (share, self.path))
+        if "'" in self.path:
+            self.module.fail_json(msg="path must not contain a single quote on macOS")
 
     def as_user(self, argv):
         # Keychain and launchctl gui/ domain belong to the user: run there when we are root
@@ -452,6 +665,13 @@ class MacMount:
         diff_before, diff_after = {}, {}
         if state in ("mounted", "present"):
             if self.keychain_password() != self.p["password"]:
+                rc, _out = self.run(keychain_locked_argv(), "security show-keychain-info", check=False)
+                if rc != 0:
+                    self.module.fail_json(
+                        msg="the login Keychain of %s is locked (usual over ssh), so the password cannot be "
+                            "stored: log in to the Mac's desktop as %s (or run `security unlock-keychain` in "
+                            "that session) and run again. Nothing was changed."
+                            % (self.user.pw_name, self.user.pw_name), **self.result)
                 self.actions.append("store password in the login Keychain")
                 self.result["credentials_changed"] = True
                 diff_before["keychain"], diff_after["keychain"] = "(other or none)", REDACTED
@@ -540,6 +760,7 @@ def main():
             macos_user=dict(type="str"),
             label=dict(type="str"),
             retry_interval=dict(type="int", default=300),
+            on_busy=dict(type="str", default="next_automount", choices=["next_automount", "lazy", "fail"]),
         ),
         required_if=[
             ("state", "mounted", ("src", "username", "password")),
@@ -548,17 +769,15 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    if p["src"] is not None and not p["src"].replace("\\", "/").startswith("//"):
-        module.fail_json(msg="src must look like //server/share, got %r" % p["src"])
-    if p["src"] is not None and len([x for x in p["src"].replace("\\", "/").split("/") if x]) < 2:
-        module.fail_json(msg="src must name a server and a share (//server/share), got %r" % p["src"])
-    if p["timeout"] <= 0:
-        module.fail_json(msg="timeout must be a positive number of seconds")
-    if p["password"] is not None and ("\n" in p["password"] or "\r" in p["password"]):
-        module.fail_json(msg="password must not contain a line break (credentials files and security -i are line based)")
-    bad = forbidden_options(p["opts"])
-    if bad:
-        module.fail_json(msg="opts must not carry a password (%s): it belongs in the credentials file" % ", ".join(bad))
+    # every field that reaches fstab, the credentials file or a plist, checked before anything
+    # is read or written (a newline would add a line, a space or comma would end a field)
+    problems = mount_input_problems(p)
+    if problems:
+        module.fail_json(msg="; ".join(problems), problems=problems)
+    if p["state"] in ("mounted", "present") and platform.system() == "Linux":
+        directory = os.path.dirname(p["fstab"]) or "."
+        if not os.path.isdir(directory):
+            module.fail_json(msg="fstab: the directory %s does not exist; nothing was written" % directory)
 
     system = platform.system()
     if system == "Linux":

@@ -136,8 +136,26 @@ def test_launch_agent_plist_has_no_password():
     assert plist["Label"] == "la.colab.cluster.samba.fortress"
     assert plist["RunAtLoad"] is True and plist["StartInterval"] == 120
     script = plist["ProgramArguments"][2]
-    assert "/sbin/mount_smbfs -N //crtr@cooperator/fortress /Volumes/fortress" in script
+    assert "/usr/bin/osascript -e 'mount volume \"smb://crtr@cooperator/fortress\"'" in script
     assert "password" not in data.decode().lower()
+
+
+def test_smb_url_percent_encodes_user_and_share():
+    assert _samba.smb_url("//cooperator/my share", "a b") == "smb://a%20b@cooperator/my%20share"
+
+
+@pytest.mark.parametrize("path, stem", [
+    ("/mnt/fortress", "mnt-fortress"), ("/", "-"), ("//mnt//a-b/", "mnt-a\\x2db"), ("/.hidden/x", "\\x2ehidden-x"),
+    ("/mnt/é", "mnt-\\xc3\\xa9"),
+])
+def test_systemd_escape_path(path, stem):
+    # transcribed from systemd src/basic/unit-name.c (unit_name_path_escape) at v257
+    assert _samba.systemd_escape_path(path) == stem
+
+
+def test_credentials_path_never_carries_a_space_or_comma():
+    assert _samba.credentials_path("/etc/samba/credentials", "/mnt/my share,x") == \
+        "/etc/samba/credentials/mnt-my_share_x.cred"
 
 
 def _split_line(line):
@@ -196,3 +214,54 @@ def test_keychain_script_round_trips_through_security_tokenizer(password):
     assert words[words.index("-a") + 1] == "crtr"
     assert "-U" in words
     assert len(words) <= 32  # MAX_ARGS in security.c
+
+
+# --- smb.conf rules (samba_server, through plugins/filter/samba.py) -----------------------
+SERVER_FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "samba_server", "recorded")
+SHARE = {"name": "fortress", "path": "/srv/a", "comment": "colab fortress", "valid_users": ["crtr"],
+         "force_create_mode": "0660"}
+FRUIT = {"vfs objects": "catia fruit streams_xattr", "fruit:metadata": "stream", "fruit:posix_rename": "yes"}
+
+
+def test_share_section_round_trips_through_the_real_registry():
+    """recorded: the section imported with `net conf import` (samba 4.22.11), then `net conf showshare`."""
+    with open(os.path.join(SERVER_FIXTURES, "net_conf_showshare.txt"), encoding="utf-8") as handle:
+        shown = handle.read().split("=== ")[1].split("\n", 1)[1]
+    assert _samba.share_section(SHARE, FRUIT, "\t") == shown
+    assert _samba.same_section(shown, SHARE, FRUIT)
+    assert not _samba.same_section(shown, dict(SHARE, comment="other"), FRUIT)
+    assert not _samba.same_section("", SHARE, FRUIT)  # not in the registry yet
+
+
+def test_restart_only_for_start_only_parameters():
+    old = "[global]\n   interfaces = lo\n   server string = a\n[fortress]\n   path = /x\n"
+    assert _samba.restart_parameters(old, old.replace("server string = a", "server string = b")) == []
+    assert _samba.restart_parameters(old, old.replace("path = /x", "path = /y")) == []
+    assert _samba.restart_parameters(old, old.replace("interfaces = lo", "interfaces = lo eth0")) == ["interfaces"]
+    assert _samba.restart_parameters(old, old + "") == []
+    assert _samba.restart_parameters(old, "[global]\n   interfaces = lo\n   smb ports = 445\n") == ["smb ports"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"shares": [{"name": "bad]\n[evil", "path": "/tmp"}]}, "samba_server_shares[0].name"),
+    ({"shares": [{"name": "x", "path": "/tmp\n[evil]"}]}, "samba_server_shares[0].path must not contain a line break"),
+    ({"shares": [{"name": "x", "path": "/t", "options": {"comment": "a\nb"}}]}, "samba_server_shares[0].options"),
+    ({"shares": [{"name": "x", "path": "/t", "force_create_mode": "0660 x"}]}, "force_create_mode must be an octal"),
+    ({"global_options": {"log level": "1\ninclude = /tmp/x"}}, "samba_server_global_options['log level']"),
+    ({"global_options": {"a\nb": "1"}}, "is not a parameter name"),
+    ({"interfaces": ["lo eth0"]}, "samba_server_interfaces[0] must be one interface"),
+    ({"hosts_allow": ["10.0.0.0/8,0.0.0.0/0"]}, "samba_server_hosts_allow[0] must be one address"),
+    ({"username_map": {"crtr": ["a=b"]}}, "samba_server_username_map['crtr']"),
+    ({"users": ["bad name"]}, "samba_server_users[0].name"),
+    ({"workgroup": "COLAB\n[evil]"}, "samba_server_workgroup must not contain a line break"),
+])
+def test_conf_problems_name_the_variable(kwargs, message):
+    problems = _samba.conf_problems(**kwargs)
+    assert any(message in p for p in problems), problems
+
+
+def test_conf_problems_accept_the_defaults():
+    assert _samba.conf_problems(shares=[dict(SHARE, options={"veto files": "/._*/"})], global_options={"log level": 1},
+                                users=[{"name": "crtr"}], username_map={"crtr": ["creator"]},
+                                interfaces=["lo", "192.168.254.0/24"], hosts_allow=["127.0.0.1", "::1"],
+                                workgroup="COLAB", netbios_name="COOPERATOR", server_string="colab fortress") == []

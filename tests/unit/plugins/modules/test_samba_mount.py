@@ -1,20 +1,23 @@
-"""samba_mount: Linux fstab/credentials/mount logic and the macOS LaunchAgent/Keychain path.
+"""samba_mount: Linux fstab/credentials/mount/automount logic and the macOS LaunchAgent/Keychain path.
 
-Linux: the module runs for real against files in tmp_path (fstab, credentials dir, a copy
-of /proc/mounts and /proc/filesystems); only mount/umount go through a run_command double,
-because this kernel has no CIFS. One test runs against the machine's real /proc/filesystems
-and proves the module's "kernel cannot mount CIFS" error.
+Linux: the module runs for real against files in tmp_path (fstab, credentials dir, a copy of
+/proc/filesystems); every kernel call (findmnt, mount, umount, systemctl, modprobe) goes through
+its LinuxHost seam, i.e. run_command, answered here by `Kernel` with the outputs recorded from the
+real programs (fixtures/samba_mount/recorded/debian13-systemd257.txt, see SOURCES.md). The only
+constructed output is the cifs entry of a live mount (no CIFS mount can exist on this kernel).
 
-macOS: no Mac exists here. `security`, `launchctl` and `mount` are a double that follows
+macOS: no Mac exists here. `security`, `launchctl`, `mount` and `osascript` are a double that follows
 their documented CLI contract (Apple's security(1)/launchctl(1) man pages and SecurityTool's
 source); the test checks the commands the module issues, that the password only travels on
 stdin, and the plist it writes.
 """
 from __future__ import annotations
 
+import json
 import os
 import plistlib
 import pwd
+import re
 import socket
 import stat
 
@@ -24,19 +27,149 @@ from ansible_collections.colab.cluster.plugins.modules import samba_mount
 from tests.unit.plugins.modules.samba_helpers import CommandTable, run_module
 
 SECRET = "Sup3r s\"ecret"
-FS_WITH_CIFS = "nodev\tsysfs\n\text4\nnodev\tcifs\n"
-FS_WITHOUT_CIFS = "nodev\tsysfs\n\text4\n"
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "samba_mount")
+FS_LOADED = "nodev\tsysfs\n\text4\nnodev\tautofs\nnodev\tcifs\n"
+FS_NOT_LOADED = "nodev\tsysfs\n\text4\nnodev\tautofs\n"
+
+
+def recorded():
+    """{section: {"rc", "out", "err"}} of the recorded capture."""
+    with open(os.path.join(FIXTURES, "recorded", "debian13-systemd257.txt"), encoding="utf-8") as handle:
+        text = handle.read()
+    sections = {}
+    for chunk in text.split("=== ")[1:]:
+        name, rest = chunk.split("\n", 1)
+        _cmd, rest = rest.split("\n", 1)
+        head, rest = rest.split("\n", 1)
+        out, err = rest.split("--- stderr\n", 1)
+        sections[name] = {"rc": int(head.split("=", 1)[1]), "out": out, "err": err}
+    return sections
+
+
+REC = recorded()
+
+
+class Kernel:
+    """run_command double for the LinuxHost seam, answering with recorded outputs.
+
+    cifs: "missing" (this machine: modprobe finds no module), "loadable" (a stock Debian kernel
+    before the first mount), "loaded". busy: umount of the top mount says "target is busy".
+    """
+
+    def __init__(self, env, cifs="loaded", systemd=True):
+        self.env = env
+        self.cifs = cifs
+        self.busy = False
+        self.entries = []          # bottom first, like findmnt
+        self.unit_state = "inactive"
+        self.unit_known = True
+        self.calls = []
+        self.set_cifs(cifs)
+        if systemd:
+            os.makedirs(env["systemd_dir"], exist_ok=True)
+
+    def set_cifs(self, cifs):
+        self.cifs = cifs
+        self.env["proc_fs"].write_text(FS_LOADED if cifs == "loaded" else FS_NOT_LOADED)
+
+    # the filesystems as findmnt prints them
+    def autofs_entry(self):
+        entry = json.loads(REC["findmnt_autofs"]["out"])["filesystems"][0]
+        return dict(entry, target=self.env["args"]["path"])
+
+    def cifs_entry(self, src=None):
+        # constructed (no CIFS mount can exist here): the fields of a /proc/mounts cifs line
+        return {"target": self.env["args"]["path"], "source": src or self.env["args"]["src"], "fstype": "cifs",
+                "options": "rw,relatime,vers=3.1.1,cache=strict,username=crtr,uid=1000,gid=1000,soft"}
+
+    def start_automount(self):
+        self.unit_state = "active"
+        if not any(e["fstype"] == "autofs" for e in self.entries):
+            self.entries.insert(0, self.autofs_entry())
+
+    @staticmethod
+    def answer(section, **changes):
+        rec = dict(REC[section], **changes)
+        return rec["rc"], rec["out"], rec["err"]
+
+    def show(self, unit):
+        if not self.unit_known:
+            section = "show_automount_not_found"
+        elif self.unit_state == "active":
+            triggered = any(e["fstype"] != "autofs" for e in self.entries)
+            section = "show_automount_running" if triggered else "show_automount_waiting"
+        else:
+            section = "show_automount_inactive"
+        out = re.sub(r"^Id=.*$", lambda _m: "Id=" + unit, REC[section]["out"], flags=re.M)
+        return 0, out, ""
+
+    def __call__(self, module, args, data=None, **_kwargs):
+        argv = list(args)
+        self.calls.append({"argv": argv, "data": data})
+        assert argv[:3] == ["timeout", "-k", "5"], "every kernel call is bounded"
+        core = argv[4:]
+        path = self.env["args"]["path"]
+        if core[0] == "findmnt":
+            assert core[-1] == path
+            if not self.entries:
+                return self.answer("findmnt_not_mounted")
+            return 0, json.dumps({"filesystems": self.entries}, indent=3), ""
+        if core[:2] == ["systemctl", "show"]:
+            return self.show(core[-1])
+        if core[0] == "systemctl":
+            verb = core[1]
+            if verb == "daemon-reload":
+                return self.answer("daemon_reload")
+            if verb == "start":
+                self.start_automount()
+                return self.answer("start_automount")
+            if verb == "restart":
+                self.start_automount()
+                return self.answer("restart_automount")
+            if verb == "stop":
+                self.unit_state = "inactive"
+                self.entries = [e for e in self.entries if e["fstype"] != "autofs"]
+                return self.answer("stop_automount")
+        if core[0].endswith("modprobe"):
+            if self.cifs == "missing":
+                return self.answer("modprobe_dry_run" if "-n" in core else "modprobe")
+            if "-n" not in core:
+                self.set_cifs("loaded")
+            return 0, "", ""  # transcribed from kmod tools/modprobe.c: silent on success
+        if core[0] == "mount":
+            assert core == ["mount", path], "mount by mount point only (fstab carries the rest)"
+            if self.cifs == "missing":
+                return self.answer("mount_cifs_enodev")
+            self.set_cifs("loaded")
+            self.entries.append(self.cifs_entry())
+            return 0, "", ""
+        if core[0] == "umount":
+            lazy = "-l" in core
+            if not self.entries:
+                return self.answer("umount_not_mounted", err=REC["umount_not_mounted"]["err"].replace(
+                    "/mnt/fortress", path))
+            if self.busy and not lazy:
+                return self.answer("umount_busy", err=REC["umount_busy"]["err"].replace("/mnt/t", path))
+            self.entries.pop()
+            return self.answer("umount_lazy" if lazy else "daemon_reload")
+        raise AssertionError("unexpected command: %r" % argv)
+
+    def cores(self):
+        return [c["argv"][4:] for c in self.calls]
+
+    def verbs(self):
+        """The calls that change something (reads left out)."""
+        return [" ".join(c) for c in self.cores() if c[0] != "findmnt" and c[:2] != ["systemctl", "show"]]
 
 
 @pytest.fixture
 def linux(tmp_path, monkeypatch):
     monkeypatch.setattr(samba_mount.platform, "system", lambda: "Linux")
-    proc_mounts = tmp_path / "mounts"
-    proc_mounts.write_text("proc /proc proc rw 0 0\n")
     proc_fs = tmp_path / "filesystems"
-    proc_fs.write_text(FS_WITH_CIFS)
-    monkeypatch.setattr(samba_mount, "PROC_MOUNTS", str(proc_mounts))
+    proc_fs.write_text(FS_LOADED)
+    systemd_dir = tmp_path / "run-systemd-system"
     monkeypatch.setattr(samba_mount, "PROC_FILESYSTEMS", str(proc_fs))
+    monkeypatch.setattr(samba_mount, "SYSTEMD_RUNTIME", str(systemd_dir), raising=False)
     fstab = tmp_path / "fstab"
     fstab.write_text("UUID=abc / ext4 defaults 0 1\n")
     if os.geteuid() != 0:  # chown to root needs root; the checks on owner are skipped then
@@ -45,7 +178,7 @@ def linux(tmp_path, monkeypatch):
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
     env = {
-        "tmp": tmp_path, "fstab": fstab, "proc_mounts": proc_mounts, "proc_fs": proc_fs,
+        "tmp": tmp_path, "fstab": fstab, "proc_fs": proc_fs, "systemd_dir": str(systemd_dir),
         "args": {
             "path": str(tmp_path / "mnt" / "fortress"),
             "src": "//127.0.0.1/fortress",
@@ -63,39 +196,29 @@ def linux(tmp_path, monkeypatch):
     listener.close()
 
 
-def mount_commands(env, mounted_after=True):
-    """mount/umount double: updates the fake /proc/mounts like the kernel would."""
-    table = CommandTable()
-    path = env["args"]["path"]
+def direct(env):
+    """Arguments of a plain (no automount) mount."""
+    return dict(env["args"], automount=False)
 
-    def do_mount(argv):
-        if argv[:1] == ["mount"]:
-            env["proc_mounts"].write_text("proc /proc proc rw 0 0\n%s %s cifs rw,vers=3.1.1 0 0\n"
-                                          % (env["args"]["src"], path))
-            return True
-        return False
 
-    def do_umount(argv):
-        if argv[:1] == ["umount"]:
-            env["proc_mounts"].write_text("proc /proc proc rw 0 0\n")
-            return True
-        return False
-
-    table.add(do_mount)
-    table.add(do_umount)
-    return table
+def written(env):
+    return os.path.exists(env["args"]["credentials_dir"]) or "cifs" in env["fstab"].read_text()
 
 
 def test_present_writes_fstab_and_private_credentials_then_is_idempotent(linux, monkeypatch, capsys):
     args = dict(linux["args"], state="present")
-    check, _unused = run_module(samba_mount.main, args, monkeypatch, capsys, check_mode=True, diff=True)
-    assert check["changed"] and check["actions"] == ["write credentials", "write fstab line"]
+    kernel = Kernel(linux)
+    check, _unused = run_module(samba_mount.main, args, monkeypatch, capsys, commands=kernel, check_mode=True,
+                                diff=True)
+    assert check["changed"] and check["actions"] == ["write credentials", "write fstab line",
+                                                     "systemctl daemon-reload"]
     assert not (linux["tmp"] / "credentials").exists(), "check mode wrote something"
     assert linux["fstab"].read_text() == "UUID=abc / ext4 defaults 0 1\n"
+    assert kernel.verbs() == []
 
-    result, table = run_module(samba_mount.main, args, monkeypatch, capsys, diff=True)
+    result, _unused = run_module(samba_mount.main, args, monkeypatch, capsys, commands=kernel, diff=True)
     assert result["changed"] and result["fstab_changed"] and result["credentials_changed"]
-    assert table.calls == []  # present never mounts
+    assert kernel.verbs() == ["systemctl daemon-reload"]  # present never mounts
     cred = linux["tmp"] / "credentials" / (args["path"].strip("/").replace("/", "-") + ".cred")
     assert result["credentials_file"] == str(cred)
     assert cred.read_text() == "username=crtr\npassword=%s\n" % SECRET
@@ -113,83 +236,234 @@ def test_present_writes_fstab_and_private_credentials_then_is_idempotent(linux, 
     assert SECRET not in str(result) and SECRET not in str(check)
     assert "********" in str(result["diff"])
 
-    again, table = run_module(samba_mount.main, args, monkeypatch, capsys)
-    assert not again["changed"] and again["actions"] == [] and table.calls == []
+    kernel.calls.clear()
+    again, _unused = run_module(samba_mount.main, args, monkeypatch, capsys, commands=kernel)
+    assert not again["changed"] and again["actions"] == [] and kernel.verbs() == []
 
 
 def test_option_order_does_not_matter(linux, monkeypatch, capsys):
     args = dict(linux["args"], state="present")
-    run_module(samba_mount.main, args, monkeypatch, capsys)
+    run_module(samba_mount.main, args, monkeypatch, capsys, commands=Kernel(linux))
     line = linux["fstab"].read_text().splitlines()[1].split()
     line[3] = ",".join(reversed(line[3].split(",")))
     linux["fstab"].write_text("UUID=abc / ext4 defaults 0 1\n" + " ".join(line) + "\n")
-    result, _unused = run_module(samba_mount.main, args, monkeypatch, capsys)
+    result, _unused = run_module(samba_mount.main, args, monkeypatch, capsys, commands=Kernel(linux))
     assert not result["changed"]
 
 
 def test_wrong_credentials_mode_is_fixed(linux, monkeypatch, capsys):
     args = dict(linux["args"], state="present")
-    result, _unused = run_module(samba_mount.main, args, monkeypatch, capsys)
+    result, _unused = run_module(samba_mount.main, args, monkeypatch, capsys, commands=Kernel(linux))
     os.chmod(result["credentials_file"], 0o644)
-    fixed, _unused = run_module(samba_mount.main, args, monkeypatch, capsys)
+    fixed, _unused = run_module(samba_mount.main, args, monkeypatch, capsys, commands=Kernel(linux))
     assert fixed["changed"] and fixed["actions"] == ["fix credentials owner/mode"]
     assert stat.S_IMODE(os.stat(result["credentials_file"]).st_mode) == 0o600
 
 
-def test_mounted_mounts_then_remounts_only_on_credentials_change(linux, monkeypatch, capsys):
-    args = dict(linux["args"], state="mounted")
-    table = mount_commands(linux)
-    result, table = run_module(samba_mount.main, args, monkeypatch, capsys, commands=table)
-    assert result["changed"] and result["mounted"]
-    assert table.argvs() == [["timeout", "-k", "5", "5", "mount", args["path"]]]
-    assert os.path.isdir(args["path"])
+# --- 1. CIFS that autoloads --------------------------------------------------------------
+def test_first_mount_on_a_kernel_that_loads_cifs_on_demand(linux, monkeypatch, capsys):
+    """Issue 13.1: a fresh Debian boot has no 'cifs' line in /proc/filesystems until the first mount."""
+    kernel = Kernel(linux, cifs="loadable")
+    result, _unused = run_module(samba_mount.main, direct(linux), monkeypatch, capsys, commands=kernel)
+    assert not result.get("failed"), result.get("msg")
+    # modprobe first: whether CIFS can be had is known before anything is written
+    assert result["mounted"] and kernel.verbs() == ["/usr/bin/modprobe cifs", "systemctl daemon-reload",
+                                                    "mount " + linux["args"]["path"]]
 
-    same, table = run_module(samba_mount.main, args, monkeypatch, capsys, commands=mount_commands(linux))
-    assert not same["changed"] and table.calls == []
 
-    new_pw = dict(args, password="another one")
-    changed, table = run_module(samba_mount.main, new_pw, monkeypatch, capsys, commands=mount_commands(linux),
-                                diff=True)
-    assert changed["actions"] == ["write credentials", "unmount", "mount"]
-    assert [c["argv"][4] for c in table.calls] == ["umount", "mount"]
-    assert "another one" not in str(changed) and SECRET not in str(changed)
-    # no command line ever carried a password
-    assert all("another one" not in " ".join(c["argv"]) for c in table.calls)
+def test_kernel_without_cifs_fails_clearly_before_anything_changes(linux, monkeypatch, capsys):
+    """This machine's kernel (recorded modprobe answer): the clear error, nothing written or unmounted."""
+    kernel = Kernel(linux, cifs="missing")
+    result, _unused = run_module(samba_mount.main, direct(linux), monkeypatch, capsys, commands=kernel)
+    assert result["failed"] and result["msg"].startswith("the kernel cannot mount CIFS: 'cifs' is not loaded and "
+                                                         "modprobe cannot find it (modprobe: FATAL: Module cifs")
+    assert kernel.verbs() == ["/usr/bin/modprobe cifs"] and not written(linux)
+
+
+def test_without_modprobe_the_mounts_own_enodev_is_the_answer(linux, monkeypatch, capsys):
+    kernel = Kernel(linux, cifs="missing")
+    monkeypatch.setattr(samba_mount.LinuxHost, "modprobe", lambda self, dry_run: (None, "modprobe is not installed"))
+    result, _unused = run_module(samba_mount.main, direct(linux), monkeypatch, capsys, commands=kernel)
+    assert result["failed"] and result["msg"].startswith(
+        "the kernel cannot mount CIFS: mount %s said: mount error: cifs filesystem not supported by the system"
+        % linux["args"]["path"])
+    assert "mount error(19): No such device" in result["msg"]
+
+
+def test_this_machine_kernel_cannot_mount_cifs(linux, monkeypatch, capsys):
+    """The real /proc/filesystems and the real modprobe of the machine running the tests."""
+    with open("/proc/filesystems", encoding="utf-8") as handle:
+        if "cifs" in handle.read().split():
+            pytest.skip("this kernel has CIFS")
+    modprobe = samba_mount.LinuxHost.modprobe
+    real = {}
+
+    def real_modprobe(self, dry_run):
+        import subprocess
+        try:
+            proc = subprocess.run(["modprobe", "-n", "cifs"], capture_output=True, text=True, timeout=10,
+                                  check=False)
+        except FileNotFoundError:
+            pytest.skip("no modprobe on this machine")
+        real["answer"] = proc.stderr.strip()
+        return proc.returncode == 0, proc.stderr.strip()
+
+    monkeypatch.setattr(samba_mount, "PROC_FILESYSTEMS", "/proc/filesystems")
+    monkeypatch.setattr(samba_mount.LinuxHost, "modprobe", real_modprobe)
+    kernel = Kernel(linux, cifs="missing")
+    linux["proc_fs"].write_text(FS_NOT_LOADED)
+    result, _unused = run_module(samba_mount.main, direct(linux), monkeypatch, capsys, commands=kernel)
+    assert modprobe is not real_modprobe
+    if "not found" not in real.get("answer", ""):
+        pytest.skip("modprobe here says %r" % real.get("answer"))
+    assert result["failed"] and "the kernel cannot mount CIFS" in result["msg"] and not written(linux)
+
+
+# --- 2. systemd automount is the desired state ---------------------------------------------
+def automount_ready(linux, monkeypatch, capsys, kernel):
+    run_module(samba_mount.main, dict(linux["args"], state="present"), monkeypatch, capsys, commands=kernel)
+    kernel.start_automount()
+    kernel.calls.clear()
+
+
+def test_untriggered_automount_of_the_right_source_is_left_alone(linux, monkeypatch, capsys):
+    """Issue 13.2: after a reboot /mnt/fortress is an autofs mount (recorded findmnt): nothing to do."""
+    kernel = Kernel(linux, cifs="loadable")
+    automount_ready(linux, monkeypatch, capsys, kernel)
+    result, _unused = run_module(samba_mount.main, linux["args"], monkeypatch, capsys, commands=kernel)
+    assert not result.get("failed"), result.get("msg")
+    assert not result["changed"] and kernel.verbs() == ["/usr/bin/modprobe -n cifs"]
+    assert result["automount"] and result["automount_unit"] == samba_mount.systemd_escape_path(
+        linux["args"]["path"]) + ".automount"
+
+
+def test_triggered_automount_is_left_alone(linux, monkeypatch, capsys):
+    kernel = Kernel(linux)
+    automount_ready(linux, monkeypatch, capsys, kernel)
+    kernel.entries.append(kernel.cifs_entry())
+    result, _unused = run_module(samba_mount.main, linux["args"], monkeypatch, capsys, commands=kernel)
+    assert not result["changed"] and kernel.verbs() == [] and result["mounted"]
+
+
+def test_mounted_starts_the_automount_and_never_mounts_directly(linux, monkeypatch, capsys):
+    kernel = Kernel(linux, cifs="loadable")
+    result, _unused = run_module(samba_mount.main, linux["args"], monkeypatch, capsys, commands=kernel)
+    unit = result["automount_unit"]
+    assert kernel.verbs() == ["/usr/bin/modprobe -n cifs", "systemctl daemon-reload", "systemctl start " + unit]
+    assert result["automount"] and kernel.unit_state == "active"
+    again, _unused = run_module(samba_mount.main, linux["args"], monkeypatch, capsys, commands=kernel)
+    assert not again["changed"]
+
+
+def test_fstab_change_reloads_systemd_and_restarts_the_automount(linux, monkeypatch, capsys):
+    kernel = Kernel(linux)
+    automount_ready(linux, monkeypatch, capsys, kernel)
+    result, _unused = run_module(samba_mount.main, dict(linux["args"], opts=["soft"]), monkeypatch, capsys,
+                                 commands=kernel)
+    assert kernel.verbs() == ["systemctl daemon-reload", "systemctl restart " + result["automount_unit"]]
+
+
+def test_automount_on_a_kernel_without_cifs_fails_before_writing(linux, monkeypatch, capsys):
+    kernel = Kernel(linux, cifs="missing")
+    result, _unused = run_module(samba_mount.main, linux["args"], monkeypatch, capsys, commands=kernel)
+    assert result["failed"] and "the kernel cannot mount CIFS" in result["msg"]
+    assert kernel.verbs() == ["/usr/bin/modprobe -n cifs"] and not written(linux)
+
+
+def test_unmounted_and_absent_stop_the_automount(linux, monkeypatch, capsys):
+    kernel = Kernel(linux)
+    automount_ready(linux, monkeypatch, capsys, kernel)
+    kernel.entries.append(kernel.cifs_entry())
+    unit = samba_mount.systemd_escape_path(linux["args"]["path"]) + ".automount"
+    result, _unused = run_module(samba_mount.main, dict(linux["args"], state="unmounted"), monkeypatch, capsys,
+                                 commands=kernel)
+    assert kernel.verbs() == ["umount " + linux["args"]["path"], "systemctl stop " + unit]
+    assert not result["mounted"] and not result["automount"] and kernel.entries == []
+    assert "cifs" in linux["fstab"].read_text()
+    kernel.start_automount()
+    kernel.calls.clear()
+    result, _unused = run_module(samba_mount.main, dict(linux["args"], state="absent"), monkeypatch, capsys,
+                                 commands=kernel)
+    assert kernel.verbs() == ["systemctl stop " + unit, "systemctl daemon-reload"]
+    assert result["actions"][-3:] == ["remove fstab line", "systemctl daemon-reload", "remove credentials"]
+    assert linux["fstab"].read_text() == "UUID=abc / ext4 defaults 0 1\n"
+    again, _unused = run_module(samba_mount.main, dict(linux["args"], state="absent"), monkeypatch, capsys,
+                                commands=kernel)
+    assert not again["changed"]
+
+
+def test_no_systemd_means_a_direct_mount(linux, monkeypatch, capsys):
+    kernel = Kernel(linux, systemd=False)
+    result, _unused = run_module(samba_mount.main, linux["args"], monkeypatch, capsys, commands=kernel)
+    assert kernel.verbs() == ["mount " + linux["args"]["path"]] and result["mounted"]
+
+
+# --- 3. rotation while the share is busy --------------------------------------------------
+def busy_mount(linux, monkeypatch, capsys, automount=True):
+    kernel = Kernel(linux)
+    args = dict(linux["args"], automount=automount)
+    run_module(samba_mount.main, dict(args, state="present"), monkeypatch, capsys, commands=kernel)
+    if automount:
+        kernel.start_automount()
+    kernel.entries.append(kernel.cifs_entry())
+    kernel.busy = True
+    kernel.calls.clear()
+    return kernel, dict(args, password="rotated-pw")
+
+
+def test_busy_rotation_defers_to_the_next_automount(linux, monkeypatch, capsys):
+    kernel, args = busy_mount(linux, monkeypatch, capsys)
+    result, _unused = run_module(samba_mount.main, args, monkeypatch, capsys, commands=kernel)
+    assert not result.get("failed"), result.get("msg")
+    assert result["pending_remount"] and result["credentials_changed"]
+    assert result["actions"] == ["write credentials", "remount deferred (busy)"]
+    assert kernel.verbs() == ["umount " + args["path"]] and any("is busy" in str(w) for w in result["warnings"])
+    assert "rotated-pw" in open(result["credentials_file"], encoding="utf-8").read()
+
+
+def test_busy_rotation_lazy_detaches_and_lets_the_automount_remount(linux, monkeypatch, capsys):
+    kernel, args = busy_mount(linux, monkeypatch, capsys)
+    result, _unused = run_module(samba_mount.main, dict(args, on_busy="lazy"), monkeypatch, capsys, commands=kernel)
+    assert kernel.verbs() == ["umount " + args["path"], "umount -l " + args["path"]]
+    assert [e["fstype"] for e in kernel.entries] == ["autofs"] and not result["pending_remount"]
+
+
+def test_busy_rotation_lazy_without_automount_mounts_again(linux, monkeypatch, capsys):
+    kernel, args = busy_mount(linux, monkeypatch, capsys, automount=False)
+    result, _unused = run_module(samba_mount.main, dict(args, on_busy="lazy"), monkeypatch, capsys, commands=kernel)
+    assert kernel.verbs() == ["umount " + args["path"], "umount -l " + args["path"], "mount " + args["path"]]
+    assert result["mounted"]
+
+
+def test_busy_rotation_fail_names_the_busy_mount(linux, monkeypatch, capsys):
+    kernel, args = busy_mount(linux, monkeypatch, capsys)
+    result, _unused = run_module(samba_mount.main, dict(args, on_busy="fail"), monkeypatch, capsys, commands=kernel)
+    assert result["failed"] and result["msg"].startswith("%s is busy (umount: %s: target is busy.)"
+                                                         % (args["path"], args["path"]))
+
+
+def test_rotation_of_an_idle_mount_remounts(linux, monkeypatch, capsys):
+    kernel, args = busy_mount(linux, monkeypatch, capsys, automount=False)
+    kernel.busy = False
+    result, _unused = run_module(samba_mount.main, args, monkeypatch, capsys, commands=kernel)
+    assert result["actions"] == ["write credentials", "unmount", "mount"]
+    assert kernel.verbs() == ["umount " + args["path"], "mount " + args["path"]]
+    assert all("rotated-pw" not in " ".join(c["argv"]) for c in kernel.calls)
 
 
 def test_mounted_replaces_a_foreign_mount(linux, monkeypatch, capsys):
-    args = dict(linux["args"], state="mounted")
-    linux["proc_mounts"].write_text("//elsewhere/x %s cifs rw 0 0\n" % args["path"])
-    result, table = run_module(samba_mount.main, args, monkeypatch, capsys, commands=mount_commands(linux))
+    kernel = Kernel(linux)
+    kernel.entries.append(kernel.cifs_entry(src="//elsewhere/x"))
+    result, _unused = run_module(samba_mount.main, direct(linux), monkeypatch, capsys, commands=kernel)
     assert result["actions"][-2:] == ["unmount", "mount"]
 
 
 def test_check_mode_predicts_mount_without_running_it(linux, monkeypatch, capsys):
-    args = dict(linux["args"], state="mounted")
-    result, table = run_module(samba_mount.main, args, monkeypatch, capsys, check_mode=True)
+    kernel = Kernel(linux, cifs="loadable")
+    result, _unused = run_module(samba_mount.main, direct(linux), monkeypatch, capsys, commands=kernel,
+                                 check_mode=True)
     assert result["changed"] and result["mounted"] and "mount" in result["actions"]
-    assert table.calls == [] and not os.path.exists(args["path"])
-
-
-def test_no_kernel_cifs_fails_clearly(linux, monkeypatch, capsys):
-    linux["proc_fs"].write_text(FS_WITHOUT_CIFS)
-    result, table = run_module(samba_mount.main, dict(linux["args"], state="mounted"), monkeypatch, capsys,
-                               commands=mount_commands(linux))
-    assert result["failed"]
-    assert result["msg"].startswith("the kernel cannot mount CIFS: 'cifs' is not listed in /proc/filesystems")
-    assert table.calls == []
-
-
-def test_this_machine_kernel_cannot_mount_cifs(linux, monkeypatch, capsys):
-    """The real /proc/filesystems of the machine running the tests."""
-    with open("/proc/filesystems", encoding="utf-8") as handle:
-        if "cifs" in handle.read().split():
-            pytest.skip("this kernel has CIFS")
-    monkeypatch.setattr(samba_mount, "PROC_FILESYSTEMS", "/proc/filesystems")
-    result, table = run_module(samba_mount.main, dict(linux["args"], state="mounted"), monkeypatch, capsys,
-                               commands=mount_commands(linux))
-    assert result["failed"] and "the kernel cannot mount CIFS" in result["msg"]
-    assert table.calls == []
+    assert kernel.verbs() == ["/usr/bin/modprobe -n cifs"] and not os.path.exists(linux["args"]["path"])
 
 
 def test_unreachable_server_fails_before_mount(linux, monkeypatch, capsys):
@@ -197,55 +471,89 @@ def test_unreachable_server_fails_before_mount(linux, monkeypatch, capsys):
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()
-    result, table = run_module(samba_mount.main, dict(linux["args"], state="mounted", port=port), monkeypatch,
-                               capsys, commands=mount_commands(linux))
+    kernel = Kernel(linux)
+    result, _unused = run_module(samba_mount.main, dict(direct(linux), port=port), monkeypatch, capsys,
+                                 commands=kernel)
     assert result["failed"]
     assert result["msg"].startswith("the SMB server 127.0.0.1 does not answer on TCP %d:" % port)
-    assert table.calls == []
+    assert not any(v.startswith("mount") for v in kernel.verbs())
 
 
 def test_mount_timeout_is_reported(linux, monkeypatch, capsys):
     table = CommandTable()
+    table.add(["findmnt"], rc=1)
+    table.add(["systemctl", "show"], out=REC["show_automount_not_found"]["out"])
+    table.add(["systemctl", "daemon-reload"])
     table.add(["mount"], rc=124)
-    result, _unused = run_module(samba_mount.main, dict(linux["args"], state="mounted"), monkeypatch, capsys,
-                                 commands=table)
+    result, _unused = run_module(samba_mount.main, direct(linux), monkeypatch, capsys, commands=table)
     assert result["failed"] and result["msg"] == "mount %s did not finish within 5s" % linux["args"]["path"]
 
 
-def test_unmounted_then_absent(linux, monkeypatch, capsys):
-    args = dict(linux["args"], state="mounted")
-    run_module(samba_mount.main, args, monkeypatch, capsys, commands=mount_commands(linux))
-    result, table = run_module(samba_mount.main, dict(args, state="unmounted"), monkeypatch, capsys,
-                               commands=mount_commands(linux))
-    assert result["actions"] == ["unmount"] and not result["mounted"]
-    assert "cifs" in linux["fstab"].read_text()
-    result, table = run_module(samba_mount.main, dict(args, state="absent"), monkeypatch, capsys,
-                               commands=mount_commands(linux))
-    assert result["actions"] == ["remove fstab line", "remove credentials", "remove mount point"]
-    assert linux["fstab"].read_text() == "UUID=abc / ext4 defaults 0 1\n"
-    assert not os.path.exists(result["credentials_file"]) and not os.path.exists(args["path"])
-    again, _unused = run_module(samba_mount.main, dict(args, state="absent"), monkeypatch, capsys)
-    assert not again["changed"]
-
-
+# --- 7. injection: refused before anything is written -------------------------------------
 @pytest.mark.parametrize("bad, message", [
+    # the five inputs measured in issue 13.7
+    ({"opts": ["soft\n//evil/x /etc cifs rw 0 0"]}, "opts[0] must not contain a line break"),
+    ({"uid": "1000 x"}, "uid must be a number or an account name"),
+    ({"username": "crtr\ndomain=EVIL"}, "username must not contain a line break"),
+    ({"domain": "COLAB\npassword=x"}, "domain must not contain a line break"),
+    ({"opts": ["credentials=/tmp/other.cred"]}, "opts[0]: credentials= is written by the module"),
+    # and the rest of the fields
+    ({"opts": ["soft,ro"]}, "opts[0] must not contain a comma"),
+    ({"opts": ["soft ro"]}, "opts[0] must not contain whitespace"),
+    ({"opts": ["username=bob"]}, "opts[0]: username= is written by the module"),
+    ({"opts": ["password=oops"]}, "opts must not carry a password"),
+    ({"gid": "1000,ro"}, "gid must be a number or an account name"),
+    ({"file_mode": "0664,rw"}, "file_mode must be an octal mode"),
+    ({"vers": "3.1.1,sec=none"}, "vers must be one of mount.cifs' dialects"),
+    ({"credentials_file": "/etc/samba/my cred"}, "credentials_file must not contain whitespace"),
+    ({"path": "/mnt/fortress\nx"}, "path must not contain a line break"),
+    ({"src": "//cooperator/fortress\n"}, "src must not contain a line break"),
     ({"src": "cooperator/fortress"}, "src must look like //server/share"),
     ({"src": "//cooperator"}, "src must name a server and a share"),
-    ({"opts": ["password=oops"]}, "opts must not carry a password"),
     ({"timeout": 0}, "timeout must be a positive"),
     ({"password": "two\nlines"}, "password must not contain a line break"),
 ])
 def test_bad_input_fails_early_naming_the_field(linux, monkeypatch, capsys, bad, message):
-    result, table = run_module(samba_mount.main, dict(linux["args"], **bad), monkeypatch, capsys)
-    assert result["failed"] and result["msg"].startswith(message)
-    assert table.calls == [] and "cifs" not in linux["fstab"].read_text()
+    kernel = Kernel(linux)
+    result, _unused = run_module(samba_mount.main, dict(linux["args"], state="present", **bad), monkeypatch, capsys,
+                                 commands=kernel)
+    assert result["failed"] and message in result["msg"], result["msg"]
+    assert kernel.calls == [] and not written(linux)
+
+
+def test_a_space_in_the_mount_path_is_escaped_everywhere(linux, monkeypatch, capsys):
+    path = str(linux["tmp"] / "mnt" / "my share")
+    result, _unused = run_module(samba_mount.main, dict(linux["args"], path=path, state="present"), monkeypatch,
+                                 capsys, commands=Kernel(dict(linux, args=dict(linux["args"], path=path))))
+    line = linux["fstab"].read_text().splitlines()[1]
+    fields = line.split()
+    assert len(fields) == 6, line
+    assert fields[1] == path.replace(" ", "\\040")
+    assert result["credentials_file"].endswith("my_share.cred") and " " not in fields[3]
+    # and it reads back as the same entry (idempotent)
+    again, _unused = run_module(samba_mount.main, dict(linux["args"], path=path, state="present"), monkeypatch,
+                                capsys, commands=Kernel(dict(linux, args=dict(linux["args"], path=path))))
+    assert not again["changed"]
+
+
+def test_missing_fstab_directory_fails_before_the_credentials_are_written(linux, monkeypatch, capsys):
+    args = dict(linux["args"], state="present", fstab=str(linux["tmp"] / "nowhere" / "fstab"))
+    kernel = Kernel(linux)
+    result, _unused = run_module(samba_mount.main, args, monkeypatch, capsys, commands=kernel)
+    assert result["failed"] and result["msg"].startswith("fstab: the directory")
+    assert not os.path.exists(linux["args"]["credentials_dir"]) and kernel.calls == []
 
 
 def test_missing_password_for_present(linux, monkeypatch, capsys):
     args = dict(linux["args"], state="present")
     del args["password"]
-    result, _unused = run_module(samba_mount.main, args, monkeypatch, capsys)
+    result, _unused = run_module(samba_mount.main, args, monkeypatch, capsys, commands=Kernel(linux))
     assert result["failed"] and "password" in result["msg"]
+
+
+def test_unit_names_match_the_real_systemd_escape():
+    assert samba_mount.systemd_escape_path("/mnt/fortress") == REC["systemd_escape_plain"]["out"].strip()
+    assert samba_mount.systemd_escape_path("/mnt/my share/for-tress") == REC["systemd_escape_special"]["out"].strip()
 
 
 # --- macOS ----------------------------------------------------------------------------
@@ -257,6 +565,7 @@ class FakeMac:
     def __init__(self):
         self.keychain = None
         self.loaded = False
+        self.locked = False
         self.table = CommandTable()
 
     def __call__(self, module, args, data=None, **kwargs):
@@ -267,6 +576,9 @@ class FakeMac:
         core = argv[5:] if argv[:1] == ["/usr/bin/sudo"] else argv
         if core[:2] == ["/usr/bin/security", "find-internet-password"]:
             return (0, self.keychain + "\n", "") if self.keychain is not None else (44, "", "not found")
+        if core == ["/usr/bin/security", "show-keychain-info"]:
+            # security(1): exits non-zero (errSecInteractionNotAllowed) when the keychain is locked
+            return (0, "", "") if not self.locked else (36, "", "User interaction is not allowed.")
         if core == ["/usr/bin/security", "-i"]:
             line = data.decode() if isinstance(data, bytes) else data
             # the last quoted word before the newline is the password (see keychain_script)
@@ -314,7 +626,10 @@ def test_macos_keychain_plist_and_bootstrap(mac, monkeypatch, capsys):
     assert result["plist"] == str(plist_path)
     plist = plistlib.loads(plist_path.read_bytes())
     assert SECRET not in plist_path.read_text()
-    assert "/sbin/mount_smbfs -N //crtr@cooperator/fortress /Volumes/fortress" in plist["ProgramArguments"][2]
+    # issue 13.5: Apple's `mount volume` (Keychain), no mount_smbfs -N, no mkdir under the root-owned /Volumes
+    script = plist["ProgramArguments"][2]
+    assert "exec /usr/bin/osascript -e 'mount volume \"smb://crtr@cooperator/fortress\"'" in script
+    assert "mount_smbfs" not in script and "mkdir" not in script
     boot = [c["argv"] for c in fake.table.calls if "bootstrap" in c["argv"]][0]
     assert boot[-3:] == ["bootstrap", "gui/501", str(plist_path)]
     assert SECRET not in str(result)
@@ -348,3 +663,19 @@ def test_macos_requires_macos_user(mac, monkeypatch, capsys):
     del args["macos_user"]
     result, _unused = run_module(samba_mount.main, args, monkeypatch, capsys, commands=FakeMac())
     assert result["failed"] and "macos_user is required" in result["msg"]
+
+
+def test_macos_locked_keychain_fails_before_anything_is_written(mac, monkeypatch, capsys):
+    """Issue 13.5: over ssh the login Keychain is usually locked; say so instead of failing in security."""
+    fake = FakeMac()
+    fake.locked = True
+    result, _unused = run_module(samba_mount.main, mac["args"], monkeypatch, capsys, commands=fake)
+    assert result["failed"] and "login Keychain of crtr is locked" in result["msg"]
+    assert fake.keychain is None and not (mac["home"] / "Library").exists()
+    assert not any(c["data"] for c in fake.table.calls), "nothing was fed to security -i"
+
+
+def test_macos_mount_point_is_where_mount_volume_puts_it(mac, monkeypatch, capsys):
+    result, _unused = run_module(samba_mount.main, dict(mac["args"], path="/Volumes/other"), monkeypatch, capsys,
+                                 commands=FakeMac())
+    assert result["failed"] and result["msg"].startswith("path must be /Volumes/fortress on macOS")

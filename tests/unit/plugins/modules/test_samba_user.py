@@ -3,7 +3,7 @@
 fixtures/pdbedit_L_w.samba-4.22.11.txt was recorded from samba 4.22.11 (Debian 13): crtr has
 the password "password", bob "S3cr\u00e9t!" and is disabled. The double answers pdbedit from that
 text and applies smbpasswd -s -a / -e / -x to it the way smbpasswd(8) documents. The molecule
-scenario `samba` runs the module against the real smbd.
+scenarios `samba_server` and `samba_client` run the module against the real smbd.
 """
 from __future__ import annotations
 
