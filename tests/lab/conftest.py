@@ -20,8 +20,9 @@ import subprocess
 
 import pytest
 
-from tests.helpers import (ROOT, RecapError, ansible_env, assert_recap, parse_recap, run_logged,
+from tests.helpers import (OUTPUT, ROOT, RecapError, ansible_env, assert_recap, parse_recap, run_logged,
                            tail, tool)
+from tests.lab.exposure import ArgvSampler
 
 _spec = importlib.util.spec_from_file_location("colab_lab_tool_fixture",
                                                os.path.join(ROOT, "lab", "lab.py"))
@@ -102,7 +103,15 @@ def converged_lab():
     assert up.returncode == 0, f"lab up failed:\n{up.stdout}\n{up.stderr}"
     lab = Lab()
     lab.up_output = up.stdout
-    lab.playbook("converge")
+    # The first converge runs at -vvv while every process's argv is sampled on the
+    # controller and in both nodes (tests/lab/test_exposure.py reads both).
+    sampler = ArgvSampler([lab.container(host) for host in lab.nodes]).start()
+    try:
+        lab.playbook("converge", "-vvv")
+    finally:
+        sampler.stop()
+        sampler.save(os.path.join(OUTPUT, "lab-converge-argv.json"))
+    lab.argv_sampler = sampler
     lab.assert_run("converge")
     lab.first_summary = lab.summary()
     lab.playbook("idempotence")

@@ -1,0 +1,131 @@
+"""Faults during a converge, on the lab (issue 17.1): `make test-faults`.
+
+Each fault: the run fails with a message naming the cause and the host; what ran before
+keeps running (or the test says it was stopped); a rerun after the fault is removed
+converges; a third run reports changed=0. Runs after the lab is converged (the
+converged_lab fixture of tests/lab/conftest.py).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.helpers import OUTPUT, ROOT, ansible_env, parse_recap, run_logged, tail, tool
+
+pytestmark = pytest.mark.lab
+COOP, DIRECTOR = "cooperator", "director"
+
+
+def play(name, *args):
+    rc, text = run_logged([tool("ansible-playbook"), "-i", "inventory/lab", "site.yml", *args],
+                          f"faults-{name}.log", timeout=2400, env=ansible_env())
+    return rc, text
+
+
+def flat(text):
+    return " ".join(text.split())
+
+
+def gitea_ids(lab):
+    res = lab.exec(COOP, "docker", "ps", "-q", "--filter", "label=com.docker.compose.project=gitea")
+    return sorted(res.stdout.split())
+
+
+def converges_then_idle(name, *args, hosts=(COOP,)):
+    rc, text = play(f"{name}-rerun", *args)
+    assert rc == 0, tail(text, 80)
+    rc, text = play(f"{name}-third", *args)
+    assert rc == 0, tail(text, 80)
+    recap = parse_recap(text)
+    for host in hosts:
+        assert recap[host]["ok"] > 0 and recap[host]["changed"] == 0, (host, recap)
+
+
+def test_secret_store_down(converged_lab):
+    before = gitea_ids(converged_lab)
+    store = os.path.join(ROOT, "lab", "secret_store.py")
+    subprocess.run(["python3", store, "stop"], check=True, capture_output=True, timeout=60)
+    try:
+        rc, text = play("secret-store-down", "--limit", COOP, "--tags", "gitea")
+    finally:
+        subprocess.run(["python3", store, "ensure"], check=True, capture_output=True, timeout=120)
+    assert rc != 0
+    msg = flat(text)
+    assert "cooperator secrets gitea_secrets:" in msg, tail(text, 60)
+    assert "Nothing was changed." in msg
+    assert gitea_ids(converged_lab) == before, "the running stack was touched"
+    converges_then_idle("secret-store-down", "--limit", COOP, "--tags", "gitea")
+
+
+def test_nested_engine_stopped(converged_lab):
+    converged_lab.exec(COOP, "systemctl", "stop", "docker.socket", "docker.service", timeout=120)
+    rc, text = play("engine-stopped", "--limit", COOP, "--tags", "gitea")
+    assert rc != 0
+    msg = flat(text)
+    assert "cooperator" in msg and ("docker" in msg.lower()), tail(text, 60)
+    # reported as stopped: the engine (and so the stack) is down until the docker layer runs
+    assert converged_lab.exec(COOP, "systemctl", "is-active", "docker.service").stdout.strip() != "active"
+    converges_then_idle("engine-stopped", "--limit", COOP, "--tags", "docker,gitea")
+    assert len(gitea_ids(converged_lab)) == 2
+
+
+def test_director_stopped_mid_converge(converged_lab):
+    log = os.path.join(OUTPUT, "faults-director-stopped.log")
+    with open(log, "w", encoding="utf-8") as fh:
+        proc = subprocess.Popen([tool("ansible-playbook"), "-i", "inventory/lab", "site.yml"], cwd=ROOT,
+                                env=ansible_env(), stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 1200
+        while time.monotonic() < deadline and proc.poll() is None:
+            with open(log, encoding="utf-8", errors="replace") as fh:
+                if "colab.cluster.samba_server" in fh.read():
+                    break
+            time.sleep(1)
+        subprocess.run(["docker", "stop", converged_lab.container(DIRECTOR)], check=True,
+                       capture_output=True, timeout=120)
+        proc.wait(timeout=2400)
+    finally:
+        subprocess.run(["docker", "start", converged_lab.container(DIRECTOR)], check=False,
+                       capture_output=True, timeout=120)
+    with open(log, encoding="utf-8", errors="replace") as fh:
+        text = fh.read()
+    assert proc.returncode != 0
+    recap = parse_recap(text)
+    assert recap[DIRECTOR]["unreachable"] > 0 or recap[DIRECTOR]["failed"] > 0, recap
+    assert recap[COOP]["failed"] == 0 and recap[COOP]["unreachable"] == 0 and recap[COOP]["ok"] > 0, recap
+    assert "director" in flat(text) and "UNREACHABLE" in text or "unreachable" in text.lower()
+    # director's systemd boots again; the lab tool waits for it and its ssh
+    up = subprocess.run(["python3", os.path.join(ROOT, "lab", "lab.py"), "up"], capture_output=True,
+                        text=True, timeout=1800, check=False)
+    assert up.returncode == 0, up.stdout + up.stderr
+    converges_then_idle("director-stopped", hosts=(COOP, DIRECTOR))
+
+
+def test_killed_while_compose_applies(converged_lab):
+    extra = '{"gitea_extra_env": {"GITEA__log__LEVEL": "Debug"}}'
+    log = os.path.join(OUTPUT, "faults-sigkill.log")
+    with open(log, "w", encoding="utf-8") as fh:
+        proc = subprocess.Popen([tool("ansible-playbook"), "-i", "inventory/lab", "site.yml", "--limit", COOP,
+                                 "--tags", "gitea", "-e", extra], cwd=ROOT, env=ansible_env(), stdout=fh,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 1200
+    while time.monotonic() < deadline and proc.poll() is None:
+        with open(log, encoding="utf-8", errors="replace") as fh:
+            if "Deploy the stack (secrets through the process environment only)" in fh.read():
+                break
+        time.sleep(0.5)
+    time.sleep(2)  # compose_stack is running `up` now
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    try:
+        converges_then_idle("sigkill", "--limit", COOP, "--tags", "gitea", "-e", extra)
+        env = converged_lab.exec(COOP, "docker", "inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}",
+                                 gitea_ids(converged_lab)[0]).stdout
+        assert "GITEA__log__LEVEL=Debug" in env or len(gitea_ids(converged_lab)) == 2
+    finally:
+        rc, text = play("sigkill-revert", "--limit", COOP, "--tags", "gitea")
+    assert rc == 0, tail(text, 60)
