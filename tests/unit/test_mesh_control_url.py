@@ -19,8 +19,9 @@ def test_the_edge_serves_the_headscale_control_url():
     cluster = {}
     for name in sorted(os.listdir(os.path.join(ROOT, "inventory", "production", "group_vars", "all"))):
         cluster.update(_load("inventory", "production", "group_vars", "all", name) or {})
-    servers = _load("inventory", "production", "group_vars", "headscale_servers.yml")
-    clients = _load("inventory", "production", "group_vars", "mesh_clients.yml")
+    wiring = _load("inventory", "common", "wiring.yml")["all"]["children"]
+    servers = wiring["headscale_servers"]["vars"]
+    clients = wiring["mesh_clients"]["vars"]
     domain = cluster["colab_domain"]
     url = servers["headscale_server_url"].replace("{{ colab_domain }}", domain)
     assert clients["tailscale_login_server"].replace("{{ colab_domain }}", domain) == url
