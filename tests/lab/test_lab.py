@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers import ROOT, ansible_env, changed_tasks, parse_recap, run_logged, tail, tool
+from tests.helpers import ROOT, ansible_env, changed_tasks, run_logged, tail, tool
 
 pytestmark = pytest.mark.lab
 
