@@ -28,9 +28,9 @@ RELOAD_CADDY = "colab.cluster.edge : Reload Caddy"
 DRIFT = "# edited by hand on cooperator (tests/lab/test_lab.py drift test)"
 
 
-def adhoc(*args, log_name, timeout=300):
+def adhoc(*args, log_name, timeout=300, **env):
     return run_logged([tool("ansible"), "-i", "inventory/lab", *args], log_name, timeout=timeout,
-                      env=ansible_env())
+                      env=ansible_env(**env))
 
 
 def test_first_converge_reaches_every_lab_node(converged_lab):
@@ -70,8 +70,10 @@ def test_host_key_checking_refuses_an_unpinned_key(converged_lab, tmp_path):
     other = (tmp_path / "other.pub").read_text(encoding="utf-8").split()
     (state / "ssh" / "known_hosts").write_text(f"cooperator,172.31.254.10 {other[0]} {other[1]}\n",
                                                encoding="utf-8")
+    # a connection of its own: an open ControlPersist master would skip the key check
     rc, text = adhoc("cooperator", "-m", "ansible.builtin.ping", "-e", f"lab_state_dir={state}",
-                     log_name="lab-wrong-host-key.log")
+                     log_name="lab-wrong-host-key.log",
+                     ANSIBLE_SSH_CONTROL_PATH_DIR=str(tmp_path / "cp"))
     assert rc != 0
     assert "UNREACHABLE" in text and "Host key verification failed" in text, tail(text)
     # the same extra var pointing at the real state dir connects: the paths are overridable
