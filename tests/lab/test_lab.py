@@ -101,7 +101,7 @@ def test_summary_ssh_commands_work_as_printed(converged_lab):
         assert line, out
         argv = shlex.split(line.group(1))
         assert argv == converged_lab.ssh_argv(host)
-        res = subprocess.run([*argv, "sudo", "-n", "sh", "-c", "echo $(hostname) $(id -un)"],
+        res = subprocess.run([*argv, "sudo", "-n", "sh", "-c", shlex.quote("echo $(hostname) $(id -un)")],
                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
                              check=False)
         assert res.returncode == 0, res.stderr
