@@ -501,12 +501,11 @@ def _read(path):
 
 def _key_archive(host):
     """A tar of the files a node needs for ssh, with their owners and modes."""
-    admin_uid = ADMIN_UID
     files = [
         ("etc/ssh/ssh_host_ed25519_key", _read(host_key_path(host)), 0o600, 0),
         ("etc/ssh/ssh_host_ed25519_key.pub", _read(host_key_path(host) + ".pub"), 0o644, 0),
         (f"home/{ADMIN_USER}/.ssh/authorized_keys", _read(ssh_paths()["key"] + ".pub"), 0o600,
-         admin_uid),
+         ADMIN_UID),
     ]
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:

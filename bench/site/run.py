@@ -85,17 +85,19 @@ def floor_playbook(record):
 
 
 def profile_sections(text):
-    """profile_roles' and profile_tasks' summaries, as printed after PLAY RECAP."""
-    tail = text.split("PLAY RECAP", 1)[-1]
-    roles, tasks = [], []
-    for line in tail.splitlines():
-        match = re.match(r"^(.*?) -+ (\d+\.\d+)s$", line.strip())
-        if not match:
+    """(roles, tasks): the ROLES RECAP of profile_roles and the TASKS RECAP of
+    profile_tasks, as [(name, seconds)] in the order printed."""
+    sections = {}
+    current = None
+    for line in text.split("PLAY RECAP", 1)[-1].splitlines():
+        header = re.match(r"^(TASKS|ROLES) RECAP \*+", line)
+        if header:
+            current = sections.setdefault(header.group(1), [])
             continue
-        name, secs = match.group(1).strip(), float(match.group(2))
-        (tasks if " : " in name or "--" in line and not name.startswith("colab.cluster.")
-         else roles).append((name, secs))
-    return roles, tasks
+        match = re.match(r"^(.*?) -+ (\d+\.\d+)s\s*$", line)
+        if current is not None and match and match.group(1).strip() != "total":
+            current.append((match.group(1).strip(), float(match.group(2))))
+    return sections.get("ROLES", []), sections.get("TASKS", [])
 
 
 def main(argv=None):
