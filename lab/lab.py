@@ -31,6 +31,9 @@ ROOT = os.path.dirname(HERE)
 STATE_DIR = os.path.join(ROOT, ".lab")
 
 BASE_IMAGE = os.environ.get("LAB_BASE_IMAGE", "colab/debian-systemd:trixie")
+# The cooperator node's image: the base image unless told otherwise (lab/arm64.py sets an
+# emulated arm64 build here for `make lab LAB_COOPERATOR_ARCH=arm64`).
+COOPERATOR_IMAGE = os.environ.get("LAB_COOPERATOR_IMAGE", "") or BASE_IMAGE
 SUITE = "trixie"
 MIRROR = os.environ.get("LAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 BASE_PACKAGES = "python3,systemd,systemd-sysv,dbus,iproute2,procps,sudo,ca-certificates"
@@ -44,8 +47,8 @@ SUBNET = "172.31.254.0/24"
 GATEWAY = "172.31.254.1"
 # The Linux nodes of the seed; the last octet mirrors the seed's LAN addresses.
 NODES = {
-    "cooperator": {"ip": "172.31.254.10"},
-    "director": {"ip": "172.31.254.30"},
+    "cooperator": {"ip": "172.31.254.10", "image": COOPERATOR_IMAGE},
+    "director": {"ip": "172.31.254.30", "image": BASE_IMAGE},
 }
 NOT_IN_LAB = {
     "projector": "Windows + WSL2 over WinRM: no Windows host can run here",
@@ -225,7 +228,9 @@ def image_exists(tag):
                           stderr=subprocess.DEVNULL, check=False).returncode == 0
 
 
-def ensure_image(tag=BASE_IMAGE):
+def ensure_image(tag=BASE_IMAGE, arch=None):
+    """Build the base image when missing; arch (a Debian architecture such as arm64) makes
+    a foreign-architecture image, which needs binfmt emulation on the host (lab/arm64.py)."""
     if image_exists(tag):
         log(f"base image {tag} present")
         return
@@ -233,12 +238,14 @@ def ensure_image(tag=BASE_IMAGE):
     if not shutil.which("debootstrap"):
         apt_install(["debootstrap"])
     rootfs = tempfile.mkdtemp(prefix="colab-rootfs-")
-    log(f"building {tag} with debootstrap {SUITE} (about a minute; done once)")
+    log(f"building {tag} with debootstrap {SUITE}{' ' + arch if arch else ''} "
+        f"({'several minutes, emulated' if arch else 'about a minute'}; done once)")
     try:
         proc = subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={BASE_PACKAGES}", SUITE, rootfs,
-             MIRROR], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            timeout=1800, check=False)
+            ["debootstrap", "--variant=minbase", *([f"--arch={arch}"] if arch else []),
+             f"--include={BASE_PACKAGES}", SUITE, rootfs, MIRROR],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            timeout=3600 if arch else 1800, check=False)
         if proc.returncode != 0:
             tail = [ln for ln in proc.stdout.splitlines() if ln.strip()][-1:]
             raise LabError(f"debootstrap failed: {tail[0] if tail else proc.returncode}")
@@ -254,7 +261,8 @@ def ensure_image(tag=BASE_IMAGE):
         os.makedirs(os.path.join(rootfs, "var/cache/apt/archives/partial"), exist_ok=True)
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
         imp = subprocess.run(
-            ["docker", "import", "--change", 'CMD ["/lib/systemd/systemd"]', "-", tag],
+            ["docker", "import", *(["--platform", f"linux/{arch}"] if arch else []),
+             "--change", 'CMD ["/lib/systemd/systemd"]', "-", tag],
             stdin=tar.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             check=False, timeout=600)
         tar.stdout.close()
@@ -314,7 +322,9 @@ def lab_id():
 
 def node_spec(host, spec):
     """A digest of how a node is made: a node made differently is made again."""
-    text = json.dumps([BASE_IMAGE, NETWORK, spec, SYSTEMD_FLAGS, host, lab_id()], sort_keys=True)
+    place = {key: value for key, value in spec.items() if key != "image"}
+    text = json.dumps([spec.get("image", BASE_IMAGE), NETWORK, place, SYSTEMD_FLAGS, host, lab_id()],
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -344,7 +354,7 @@ def ensure_node(host, spec):
              "--label", f"colab.lab.spec={want}",
              *SYSTEMD_FLAGS,
              "-v", f"colab-lab-{host}-docker:/var/lib/docker",
-             BASE_IMAGE])
+             spec["image"]])
         log(f"node {host} created ({name}, {spec['ip']})")
     wait_systemd(name)
 
@@ -360,6 +370,9 @@ def _secret_store():
 def up(_args):
     ensure_engine()
     ensure_image()
+    if COOPERATOR_IMAGE != BASE_IMAGE and not image_exists(COOPERATOR_IMAGE):
+        raise LabError(f"cooperator image {COOPERATOR_IMAGE} is missing (LAB_COOPERATOR_IMAGE; "
+                       "`python3 lab/arm64.py image` builds the arm64 one)")
     ensure_network()
     for host, spec in NODES.items():
         ensure_node(host, spec)

@@ -70,3 +70,13 @@ def test_node_spec_follows_the_lab_state(monkeypatch, tmp_path):
     assert first != lab.node_spec("director", {"ip": "172.31.254.30"})
     monkeypatch.setattr(lab, "STATE_DIR", str(tmp_path / "two"))
     assert first != lab.node_spec("cooperator", {"ip": "172.31.254.10"})
+
+
+def test_node_spec_follows_the_node_image(monkeypatch, tmp_path):
+    """A node made from another image (LAB_COOPERATOR_IMAGE) is made again; the default
+    image keeps the digest nodes were labelled with before the image was per node."""
+    monkeypatch.setattr(lab, "STATE_DIR", str(tmp_path))
+    default = lab.node_spec("cooperator", {"ip": "172.31.254.10"})
+    assert default == lab.node_spec("cooperator", {"ip": "172.31.254.10", "image": lab.BASE_IMAGE})
+    assert default != lab.node_spec("cooperator", {"ip": "172.31.254.10",
+                                                   "image": "colab/debian-systemd:trixie-arm64"})
