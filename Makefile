@@ -23,7 +23,7 @@ PYTEST_LAYERS ?= tests/unit tests/integration tests/molecule tests/lab tests/bro
 
 .PHONY: help host venv link engine image lab lab-up lab-converge lab-summary lab-down drift \
         lint yamllint ansible-lint sanity unit integration molecule ee test build changelog clean \
-        test-workstations
+        test-workstations arm64-image test-arm64
 
 help:
 	@echo "make lab        set everything up and converge the lab (cooperator + director)"
@@ -32,6 +32,8 @@ help:
 	@echo "make test       set everything up and pass every test"
 	@echo "make lint | sanity | unit | integration | molecule | build"
 	@echo "make ee         build the execution environment image here (offline, cached by content)"
+	@echo "make lab LAB_COOPERATOR_ARCH=arm64   the lab with an emulated aarch64 cooperator (slow)"
+	@echo "make test-arm64 cooperator's roles on emulated aarch64, twice (changed=0)"
 
 # --- setup ----------------------------------------------------------------------------
 # The machine's own Debian packages: python3-venv when $(PYTHON) cannot make a virtualenv
@@ -61,14 +63,31 @@ image:
 	@$(PYTHON) lab/lab.py image
 
 # --- the lab --------------------------------------------------------------------------
+# LAB_COOPERATOR_ARCH=arm64: cooperator is an emulated aarch64 node (lab/arm64.py), and
+# the lab inventory is lab/arm64/inventory (the lab's, less the roles that cannot run
+# under emulation on cooperator: README "arm64 cooperator").
+LAB_COOPERATOR_ARCH ?=
+LAB_INVENTORY := inventory/lab
+ifeq ($(LAB_COOPERATOR_ARCH),arm64)
+export LAB_COOPERATOR_IMAGE := $(shell $(PYTHON) lab/arm64.py tag)
+LAB_INVENTORY := lab/arm64/inventory
+LAB_UP_FIRST := arm64-image
+else ifneq ($(LAB_COOPERATOR_ARCH),)
+$(error LAB_COOPERATOR_ARCH=$(LAB_COOPERATOR_ARCH): only arm64 (or empty, the host's) is known)
+endif
+
 lab: venv link lab-up lab-converge lab-summary
 
-lab-up:
+lab-up: $(LAB_UP_FIRST)
 	@$(PYTHON) lab/lab.py up
 
 lab-converge: venv link
 	ANSIBLE_CALLBACKS_ENABLED=colab_lab_summary ANSIBLE_CALLBACK_PLUGINS=$(CURDIR)/lab/callback_plugins \
-	  ansible-playbook -i inventory/lab site.yml
+	  ansible-playbook -i $(LAB_INVENTORY) site.yml
+
+# The arm64 base image (qemu-user-static + binfmt, emulated debootstrap: ~6 min, once).
+arm64-image:
+	@$(PYTHON) lab/arm64.py image
 
 lab-summary:
 	@$(PYTHON) lab/lab.py summary
@@ -106,6 +125,11 @@ integration: venv link engine
 
 molecule: venv link image
 	pytest tests/molecule
+
+# Opt-in, not part of `make test`: molecule/arm64 converges cooperator's roles on an
+# emulated aarch64 node, then again expecting changed=0 (README "arm64 cooperator").
+test-arm64: venv link arm64-image
+	molecule test -s arm64
 
 test: venv link engine image
 	@$(PYTHON) lab/lab.py packages docker-registry

@@ -48,6 +48,9 @@ BASE_PACKAGES = "python3,systemd,systemd-sysv,dbus,iproute2,procps,sudo,ca-certi
 # Molecule scenarios keep using BASE_IMAGE.
 NODE_IMAGE = os.environ.get("LAB_NODE_IMAGE", "colab/debian-systemd:trixie-ssh")
 NODE_IMAGE_CONTEXT = os.path.join(HERE, "images", "node")
+# The cooperator node's image: the node image unless told otherwise (lab/arm64.py sets an
+# emulated arm64 build here for `make lab LAB_COOPERATOR_ARCH=arm64`).
+COOPERATOR_IMAGE = os.environ.get("LAB_COOPERATOR_IMAGE", "") or NODE_IMAGE
 ADMIN_USER = "colab"
 ADMIN_UID = 900  # lab/images/node/Dockerfile
 SSH_TIMEOUT = 10
@@ -69,8 +72,8 @@ SUBNET = "172.31.254.0/24"
 GATEWAY = "172.31.254.1"
 # The Linux nodes of the seed; the last octet mirrors the seed's LAN addresses.
 NODES = {
-    "cooperator": {"ip": "172.31.254.10"},
-    "director": {"ip": "172.31.254.30"},
+    "cooperator": {"ip": "172.31.254.10", "image": COOPERATOR_IMAGE},
+    "director": {"ip": "172.31.254.30", "image": NODE_IMAGE},
 }
 NOT_IN_LAB = {
     "projector": "Windows + WSL2 over WinRM: no Windows host can run here",
@@ -311,13 +314,15 @@ def debootstrap_image(tag, suite, include, prepare=None, arch=None,
     if not shutil.which("debootstrap"):
         apt_install(["debootstrap"])
     rootfs = tempfile.mkdtemp(prefix="colab-rootfs-")
-    log(f"building {tag} with debootstrap {suite} (about a minute; done once)")
+    log(f"building {tag} with debootstrap {suite}{' ' + arch if arch else ''} "
+        f"({'several minutes, emulated' if arch else 'about a minute'}; done once)")
     try:
         cmd = ["debootstrap", "--variant=minbase", f"--include={include}"]
         if arch:
             cmd.append(f"--arch={arch}")
         proc = subprocess.run([*cmd, suite, rootfs, MIRROR], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, timeout=1800, check=False)
+                              stderr=subprocess.STDOUT, text=True,
+                              timeout=3600 if arch else 1800, check=False)
         if proc.returncode != 0:
             tail = [ln for ln in proc.stdout.splitlines() if ln.strip()][-1:]
             raise LabError(f"debootstrap failed: {tail[0] if tail else proc.returncode}")
@@ -327,7 +332,8 @@ def debootstrap_image(tag, suite, include, prepare=None, arch=None,
         os.makedirs(os.path.join(rootfs, "var/cache/apt/archives/partial"), exist_ok=True)
         tar = subprocess.Popen(["tar", "-C", rootfs, "-c", "."], stdout=subprocess.PIPE)
         imp = subprocess.run(
-            ["docker", "import", "--change", f"CMD {json.dumps([command])}", "-", tag],
+            ["docker", "import", *(["--platform", f"linux/{arch}"] if arch else []),
+             "--change", f"CMD {json.dumps([command])}", "-", tag],
             stdin=tar.stdout, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             check=False, timeout=600)
         tar.stdout.close()
@@ -351,9 +357,11 @@ def _prepare_systemd_rootfs(rootfs):
     os.makedirs(os.path.join(rootfs, "root/.ansible/tmp"), mode=0o700, exist_ok=True)
 
 
-def ensure_image(tag=BASE_IMAGE):
-    """The Debian 13 systemd base image (the lab's node image and molecule build on it)."""
-    debootstrap_image(tag, SUITE, BASE_PACKAGES, prepare=_prepare_systemd_rootfs)
+def ensure_image(tag=BASE_IMAGE, arch=None):
+    """The Debian 13 systemd base image (the lab's node image and molecule build on it);
+    arch (a Debian architecture such as arm64) makes a foreign-architecture image, which
+    needs binfmt emulation on the host (lab/arm64.py)."""
+    return debootstrap_image(tag, SUITE, BASE_PACKAGES, prepare=_prepare_systemd_rootfs, arch=arch)
 
 
 def node_image_digest():
@@ -432,8 +440,10 @@ def lab_id():
 
 def node_spec(host, spec):
     """A digest of how a node is made: a node made differently is made again."""
-    text = json.dumps([NODE_IMAGE, node_image_digest(), NETWORK, spec, SYSTEMD_FLAGS, host,
-                       lab_id()], sort_keys=True)
+    place = {key: value for key, value in spec.items() if key != "image"}
+    image = spec.get("image", NODE_IMAGE)
+    text = json.dumps([image, node_image_digest() if image == NODE_IMAGE else "", NETWORK, place,
+                       SYSTEMD_FLAGS, host, lab_id()], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -574,7 +584,7 @@ def ensure_node(host, spec):
              "--label", f"colab.lab.spec={want}",
              *SYSTEMD_FLAGS,
              "-v", f"colab-lab-{host}-docker:/var/lib/docker",
-             NODE_IMAGE])
+             spec.get("image", NODE_IMAGE)])
         log(f"node {host} created ({name}, {spec['ip']})")
     wait_systemd(name)
     ensure_node_ssh(host)
@@ -594,6 +604,9 @@ def up(_args):
         apt_install(missing)
     ensure_engine()
     ensure_node_image()
+    if COOPERATOR_IMAGE != NODE_IMAGE and not image_exists(COOPERATOR_IMAGE):
+        raise LabError(f"cooperator image {COOPERATOR_IMAGE} is missing (LAB_COOPERATOR_IMAGE; "
+                       "`python3 lab/arm64.py image` builds the arm64 one)")
     ensure_network()
     ensure_ssh_keys()
     for host, spec in NODES.items():

@@ -4,7 +4,8 @@ Targets keep ansible-test's layout (tasks/main.yml + aliases), so they also run 
 ``ansible-test integration``. Here each one runs as a role on localhost with the local
 connection and the .venv's interpreter, against the real services on this machine
 (the Docker engine, Compose V2, test doubles the target starts itself).
-An ``aliases`` file containing ``disabled`` skips a target.
+An ``aliases`` file containing ``disabled`` skips a target. A missing targets directory,
+or one with no enabled target, fails the run.
 """
 from __future__ import annotations
 
@@ -13,29 +14,19 @@ import sys
 
 import pytest
 
+from tests import layout
 from tests.helpers import ROOT, OUTPUT, ansible_env, run_logged, tail, tool
 
 TARGETS_DIR = os.path.join(ROOT, "tests", "integration", "targets")
 
 
-def _targets():
-    found = []
-    if not os.path.isdir(TARGETS_DIR):
-        return found
-    for name in sorted(os.listdir(TARGETS_DIR)):
-        tasks = os.path.join(TARGETS_DIR, name, "tasks", "main.yml")
-        aliases = os.path.join(TARGETS_DIR, name, "aliases")
-        if not os.path.exists(tasks):
-            continue
-        if os.path.exists(aliases):
-            with open(aliases, encoding="utf-8") as fh:
-                if "disabled" in fh.read().split():
-                    continue
-        found.append(name)
-    return found
+def test_targets_directory_holds_targets():
+    problems = layout.empty_problems(TARGETS_DIR, layout.targets(TARGETS_DIR),
+                                     "enabled integration target (<name>/tasks/main.yml)")
+    assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("target", _targets())
+@pytest.mark.parametrize("target", layout.targets(TARGETS_DIR))
 def test_integration_target(target, tmp_path):
     playbook = tmp_path / "run.yml"
     playbook.write_text(

@@ -2,28 +2,41 @@
 
 The scenarios share one Docker engine and one locally built base image
 (colab/debian-systemd:trixie, made by `make image`); the shared settings live in
-.config/molecule/config.yml.
+.config/molecule/config.yml. A missing or empty molecule/ fails the run, and so does a
+role without a scenario that applies it (tests/layout.py says which scenario counts).
+Scenarios listed in tests.layout.OPT_IN_SCENARIOS have their own make target.
 """
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
+from tests import layout
 from tests.helpers import ROOT, ansible_env, run_logged, tail, tool
 
 MOLECULE_DIR = os.path.join(ROOT, "molecule")
+ROLES_DIR = os.path.join(ROOT, "roles")
 
 
-def _scenarios():
-    if not os.path.isdir(MOLECULE_DIR):
-        return []
-    return sorted(name for name in os.listdir(MOLECULE_DIR)
-                  if os.path.exists(os.path.join(MOLECULE_DIR, name, "molecule.yml")))
+def test_molecule_directory_holds_scenarios():
+    problems = layout.empty_problems(MOLECULE_DIR, layout.scenarios(MOLECULE_DIR),
+                                     "molecule scenario (molecule/<name>/molecule.yml)")
+    assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("scenario", _scenarios())
+def test_every_role_has_a_scenario():
+    problems = layout.role_scenario_problems(ROLES_DIR, MOLECULE_DIR)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("scenario", [name for name in layout.scenarios(MOLECULE_DIR)
+                                      if name not in layout.OPT_IN_SCENARIOS])
 def test_molecule_scenario(scenario):
+    started = time.monotonic()
     rc, text = run_logged([tool("molecule"), "test", "-s", scenario],
                           f"molecule-{scenario}.log", timeout=1500, env=ansible_env())
+    # The time of each scenario, in the log and in pytest's output (-rA / -s).
+    print(f"molecule scenario {scenario}: {time.monotonic() - started:.0f} s")
     assert rc == 0, f"molecule scenario {scenario} failed (rc={rc}):\n{tail(text, 80)}"

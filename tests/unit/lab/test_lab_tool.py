@@ -165,3 +165,12 @@ def test_venv_probe_on_this_python_and_on_a_broken_one(tmp_path):
     broken.write_text("#!/bin/sh\necho 'ensurepip is not available' >&2\nexit 1\n", encoding="utf-8")
     broken.chmod(0o755)
     assert not lab.venv_works(str(broken))
+
+
+def test_node_spec_follows_the_per_node_image(monkeypatch, tmp_path):
+    """A node made from another image (LAB_COOPERATOR_IMAGE) is made again."""
+    monkeypatch.setattr(lab, "STATE_DIR", str(tmp_path))
+    default = lab.node_spec("cooperator", {"ip": "172.31.254.10"})
+    assert default == lab.node_spec("cooperator", {"ip": "172.31.254.10", "image": lab.NODE_IMAGE})
+    assert default != lab.node_spec("cooperator", {"ip": "172.31.254.10",
+                                                   "image": "colab/debian-systemd:trixie-arm64"})

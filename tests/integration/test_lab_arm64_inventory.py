@@ -1,0 +1,36 @@
+"""inventory/lab-arm64 (`make lab LAB_COOPERATOR_ARCH=arm64`) is the lab's inventory less
+what cannot run on an emulated cooperator: the same hosts, groups and director, with
+cooperator out of docker_hosts and gitea_servers only (no host is contacted)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from tests.helpers import ROOT, ansible_env, tool
+
+# Groups cooperator leaves under emulation: the nested engine cannot run under qemu-user
+# (README "arm64 cooperator"), and Gitea's stack needs it.
+NOT_EMULATED = {"docker_hosts", "gitea_servers"}
+
+
+def _inventory(name):
+    proc = subprocess.run([tool("ansible-inventory"), "-i", os.path.join(ROOT, "inventory", name),
+                           "--list"], cwd=ROOT, env=ansible_env(), capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(proc.stdout)
+    members = {group: set(value.get("hosts", [])) for group, value in data.items() if group != "_meta"}
+    return members, data["_meta"]["hostvars"]
+
+
+def test_arm64_lab_drops_only_what_cannot_run_emulated():
+    lab_groups, lab_vars = _inventory("lab")
+    arm_groups, arm_vars = _inventory("lab-arm64")
+    assert set(arm_vars) == set(lab_vars) == {"cooperator", "director"}
+    for group in set(lab_groups) | set(arm_groups):
+        expected = lab_groups.get(group, set()) - ({"cooperator"} if group in NOT_EMULATED else set())
+        assert arm_groups.get(group, set()) == expected, group
+    assert arm_vars["director"] == lab_vars["director"]
+    assert arm_vars["cooperator"]["colab_arch"] == "aarch64"
+    assert arm_vars["cooperator"]["colab_lan_ip"] == lab_vars["cooperator"]["colab_lan_ip"]
