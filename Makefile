@@ -20,10 +20,13 @@ export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 # pytest runs the slow layers in this order and stops at the first failure.
 PYTEST_LAYERS ?= tests/unit tests/integration tests/molecule tests/lab tests/brownfield
+# In their own targets (each says what it costs): the fault suite, the AWX runner in the
+# execution environment (its first build takes long), molecule mesh.
+PYTEST_SKIP := --ignore=tests/lab/faults --ignore=tests/lab/test_awx_runner.py
 
 .PHONY: help host venv link engine image lab lab-up lab-converge lab-summary lab-down drift \
         lint yamllint ansible-lint sanity unit integration molecule ee test build changelog clean \
-        test-workstations arm64-image test-arm64
+        test-workstations arm64-image test-arm64 test-faults test-ee test-mesh
 
 help:
 	@echo "make lab        set everything up and converge the lab (cooperator + director)"
@@ -34,6 +37,7 @@ help:
 	@echo "make ee         build the execution environment image here (offline, cached by content)"
 	@echo "make lab LAB_COOPERATOR_ARCH=arm64   the lab with an emulated aarch64 cooperator (slow)"
 	@echo "make test-arm64 cooperator's roles on emulated aarch64, twice (changed=0)"
+	@echo "make test-faults | test-ee | test-mesh | test-workstations   the suites outside make test"
 
 # --- setup ----------------------------------------------------------------------------
 # The machine's own Debian packages: python3-venv when $(PYTHON) cannot make a virtualenv
@@ -136,7 +140,21 @@ test: venv link engine image
 	$(MAKE) --no-print-directory yamllint
 	$(MAKE) --no-print-directory ansible-lint
 	$(MAKE) --no-print-directory sanity
-	pytest -x $(PYTEST_LAYERS)
+	pytest -x $(PYTEST_LAYERS) $(PYTEST_SKIP)
+
+# Faults during a converge, on the lab (tests/lab/faults): secret store down, the nested
+# engine stopped, director stopped mid-converge, ansible-playbook killed during an apply.
+test-faults: venv link engine image
+	pytest -x tests/lab/faults
+
+# site.yml through ansible-runner inside the execution environment, with AWX's
+# private_data_dir layout, against the lab (builds the EE first: `make ee`).
+test-ee: ee link engine
+	pytest -x tests/lab/test_awx_runner.py
+
+# molecule mesh: the mesh roles applied against the mesh double (coordinator + clients).
+test-mesh: venv link image
+	molecule test -s mesh
 
 # The execution environment of execution-environment.yml, built offline from the local base
 # image (tests/ee.py); a second run finds the image by its content hash and builds nothing.
