@@ -27,7 +27,6 @@ PROVEN_ELSEWHERE = {
 # Scenarios that `make test` does not run: each has its own make target.
 OPT_IN_SCENARIOS = {
     "arm64": "make test-arm64 (emulated aarch64: too slow for make test)",
-    "mesh": "make test-mesh (four nodes and the mesh double: too slow for make test)",
 }
 _PLAYBOOK = re.compile(r"\.ya?ml$")
 
