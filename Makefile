@@ -26,7 +26,8 @@ PYTEST_SKIP := --ignore=tests/lab/faults --ignore=tests/lab/test_awx_runner.py
 
 .PHONY: help host venv link engine image lab lab-up lab-converge lab-summary lab-down drift \
         lint yamllint ansible-lint sanity unit integration molecule ee test build changelog clean \
-        test-workstations arm64-image test-arm64 test-faults test-ee test-mesh
+        test-workstations arm64-image test-arm64 test-faults test-ee test-mesh \
+        test-molecule-services
 
 help:
 	@echo "make lab        set everything up and converge the lab (cooperator + director)"
@@ -37,7 +38,7 @@ help:
 	@echo "make ee         build the execution environment image here (offline, cached by content)"
 	@echo "make lab LAB_COOPERATOR_ARCH=arm64   the lab with an emulated aarch64 cooperator (slow)"
 	@echo "make test-arm64 cooperator's roles on emulated aarch64, twice (changed=0)"
-	@echo "make test-faults | test-ee | test-mesh | test-workstations   the suites outside make test"
+	@echo "make test-faults | test-ee | test-workstations | test-molecule-services   outside make test"
 
 # --- setup ----------------------------------------------------------------------------
 # The machine's own Debian packages: python3-venv when $(PYTHON) cannot make a virtualenv
@@ -155,6 +156,11 @@ test-ee: ee link engine
 # molecule mesh: the mesh roles applied against the mesh double (coordinator + clients).
 test-mesh: venv link image
 	molecule test -s mesh
+
+# The services roles' own scenarios (tests/lab converges and checks those roles in
+# `make test` already): gitea, edge, mcp, chezmoi_export, about 7 min on an idle machine.
+test-molecule-services: venv link image
+	for s in gitea edge mcp chezmoi_export; do molecule test -s $$s || exit 1; done
 
 # The execution environment of execution-environment.yml, built offline from the local base
 # image (tests/ee.py); a second run finds the image by its content hash and builds nothing.

@@ -27,6 +27,12 @@ PROVEN_ELSEWHERE = {
 # Scenarios that `make test` does not run: each has its own make target.
 OPT_IN_SCENARIOS = {
     "arm64": "make test-arm64 (emulated aarch64: too slow for make test)",
+    # the services roles are converged and checked in tests/lab by make test already; their
+    # own scenarios run with `make test-molecule-services` (about 7 min on an idle machine)
+    "gitea": "make test-molecule-services (tests/lab converges and checks gitea in make test)",
+    "edge": "make test-molecule-services (tests/lab converges and checks edge in make test)",
+    "mcp": "make test-molecule-services (tests/lab converges and checks mcp in make test)",
+    "chezmoi_export": "make test-molecule-services (tests/lab runs chezmoi_export in make test)",
 }
 _PLAYBOOK = re.compile(r"\.ya?ml$")
 
