@@ -31,6 +31,7 @@ attributes:
     description: Only reads; the same result in check mode.
   diff_mode:
     support: none
+    description: Nothing is changed, so there is nothing to show.
   idempotent:
     support: full
     description: Reads only.
@@ -275,6 +276,7 @@ def check_port(spec, listeners, containers):
     procs = [p for p in procs if p[0] != "docker-proxy"] if held else procs
     if not procs and not held:
         return "ok", f"free ({role} will bind it)"
+
     def owner_of(container=None, process=None):
         for owner in owners:
             if container is not None and owner.get("project") == container["project"] and \

@@ -34,7 +34,7 @@ def postgres():
                  "--env-file", "/dev/stdin", "colab/postgres:17", input=f"POSTGRES_PASSWORD={boot}\n")
     assert run.returncode == 0, run.stderr
     try:
-        for _ in range(60):
+        for _attempt in range(60):
             if docker("exec", NAME, "pg_isready", "-h", "127.0.0.1", "-U", "app").returncode == 0:
                 break
             time.sleep(1)

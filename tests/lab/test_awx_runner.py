@@ -108,7 +108,7 @@ def test_production_site_in_the_ee_finds_every_role_from_the_project(ee_image):
     private_data_dir(pdd, _export_in_ee(ee_image, pdd, "ssh", "production"))
     with open(os.path.join(pdd, "env", "cmdline"), "w", encoding="utf-8") as fh:
         fh.write("--syntax-check")
-    rc, text, _ = _runner(ee_image, pdd, "ssh", "syntax", recap=False)
+    rc, text, _recap = _runner(ee_image, pdd, "ssh", "syntax", recap=False)
     assert rc == 0, tail(text, 40)
     assert "playbook: site.yml" in text
 

@@ -37,8 +37,8 @@ def test_port_held_by_our_own_service_or_to_be_adopted():
     containers = pc.parse_docker_ps(fixture("docker_ps_json.dockerd-20.10.24.txt").splitlines())
     ours = {"port": 39999, "proto": "tcp", "role": "gitea", "owners": [{"project": "compose", "service": "gitea"}]}
     assert pc.check_port(ours, {}, containers)[0] == "ok"
-    adopt = {"port": 39997, "proto": "tcp", "role": "edge", "owners": [{"process": "caddy"},
-                                                                      {"container": "colab-pf-capture2", "adopt": True}]}
+    owners = [{"process": "caddy"}, {"container": "colab-pf-capture2", "adopt": True}]
+    adopt = {"port": 39997, "proto": "tcp", "role": "edge", "owners": owners}
     status, detail = pc.check_port(adopt, {}, containers)
     assert status == "warn" and "take it over from container colab-pf-capture2" in detail
     hand = {"port": 39997, "proto": "tcp", "role": "edge", "owners": [{"process": "caddy"}]}
