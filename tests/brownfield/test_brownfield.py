@@ -116,7 +116,7 @@ def brownfield(tmp_path_factory):
     assert up.returncode == 0, up.stdout + up.stderr
     # Docker by hand: the docker layer stands for it (its image archives load the lab images)
     rc, text, _recap = playbook(["site.yml", "--limit", "cooperator", "--tags", "base,docker",
-                            "--skip-tags", "preflight"], "docker-by-hand")
+                                 "--skip-tags", "preflight"], "docker-by-hand")
     assert rc == 0, tail(text)
     samba = lab_secrets("/samba")["COLAB_NAS_SAMBA_PASSWORD"]
     gitea = lab_secrets("/gitea")
@@ -144,7 +144,8 @@ def brownfield(tmp_path_factory):
 def test_preflight_lists_every_conflict_at_once(brownfield):
     before = sh("docker ps --format '{{.Names}}' | sort")
     rc, text, _recap = playbook(["playbooks/preflight.yml", "--limit", "cooperator"], "preflight",
-                           extra={"preflight_extra_ports": [DECLARED_8080]}, tmp_path=brownfield["tmp"])
+                                extra={"preflight_extra_ports": [DECLARED_8080]},
+                                tmp_path=brownfield["tmp"])
     assert rc != 0
     # the yaml result format may quote (doubling single quotes) and wrap long strings
     flat = " ".join(text.replace("''", "'").split())
