@@ -23,6 +23,10 @@ ALLOWED = {
     # the engine keeps each container's environment: compose_stack injects the stack's
     # secrets as container environment by design (the running service reads them there)
     "/var/lib/docker/containers/*/config.v2.json": "the engine's record of a container's environment",
+    # containerd keeps the same environment in each running task's OCI spec and its metadata
+    "/run/containerd/io.containerd.runtime.v2.task/moby/*/config.json":
+        "containerd's OCI spec of a running container (its environment)",
+    "/var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db": "containerd's container metadata",
     # Gitea's own configuration: the image writes GITEA__* (secrets too) into app.ini; it is
     # on the node's own disk, 0700 (roles/gitea)
     "/var/lib/colab/gitea/config/app.ini": "Gitea's app.ini (the image writes its environment there)",
