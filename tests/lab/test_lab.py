@@ -23,7 +23,7 @@ CADDYFILE = "/etc/caddy/Caddyfile"
 SMB_CONF_TASK = ("colab.cluster.samba_server : Write smb.conf (validated with testparm before it "
                  "replaces the live file)")
 CADDYFILE_TASK = "colab.cluster.edge : Write the Caddyfile from the SSOT (checked with caddy validate first)"
-RESTART_SMBD = "colab.cluster.samba_server : Restart smbd"
+RESTART_SMBD = "colab.cluster.samba_server : Reload smbd (keeps the client sessions)"
 RELOAD_CADDY = "colab.cluster.edge : Reload Caddy"
 DRIFT = "# edited by hand on cooperator (tests/lab/test_lab.py drift test)"
 
