@@ -31,7 +31,7 @@ ALLOWED = {
     # on the node's own disk, 0700 (roles/gitea)
     "/var/lib/colab/gitea/config/app.ini": "Gitea's app.ini (the image writes its environment there)",
     # the Linux CIFS client's credentials file, 0600, the one place mount.cifs reads it from
-    "/etc/colab/samba/*": "the CIFS credentials file mount.cifs reads (0600)",
+    "/etc/samba/credentials/*": "the CIFS credentials file mount.cifs reads (0600, samba_mount)",
     "/root/.smbcredentials*": "the CIFS credentials file mount.cifs reads (0600)",
 }
 SCAN_EXCLUDE = ["/proc", "/sys", "/dev", "/run/docker", "/var/lib/docker/overlay2",

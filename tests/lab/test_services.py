@@ -261,7 +261,7 @@ def _backup_files(lab):
 
 def _check_backup(lab, stamp):
     """A backup's two files: PostgreSQL's custom dump format, 0600, no secret value inside."""
-    res = lab.exec(COOP, "sh", "-c", f"head -c 5 {BACKUP_DIR}/{stamp}-db.dump; stat -c %a "
+    res = lab.exec(COOP, "sh", "-c", f"head -c 5 {BACKUP_DIR}/{stamp}-db.dump; echo; stat -c %a "
                    f"{BACKUP_DIR}/{stamp}-db.dump {BACKUP_DIR}/{stamp}-data.tar.gz")
     assert res.stdout.startswith("PGDMP") and res.stdout.split()[-2:] == ["600", "600"], res.stdout
     for name, value in lab_secrets("/gitea").items():
