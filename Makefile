@@ -167,9 +167,10 @@ test-molecule-services: venv link image
 ee: venv image
 	$(BIN)/python tests/ee.py build
 
-# Windows/macOS contract scenarios (whole playbooks against stand-ins; slow, not in `make test`).
+# Windows/macOS contract tests alone (whole playbooks against stand-ins, about 5 min idle;
+# `make test` runs them too, in tests/integration).
 test-workstations: venv link image
-	COLAB_WORKSTATIONS_CONTRACT=1 pytest tests/integration/test_workstations_contract.py
+	pytest tests/integration/test_workstations_contract.py
 
 # --- packaging ------------------------------------------------------------------------
 build: venv
