@@ -170,8 +170,8 @@ def check_counts(counts):
         seen = sum(n for key, n in lists.items() if key.endswith(":" + path))
         if seen != 1:
             problems.append(f"lists of {path}: {seen} (want 1)")
-    other = {k: n for k, n in req.items() if k not in ("POST /api/v1/auth/universal-auth/login",
-                                                        "GET /api/v4/secrets", "GET /api/v3/secrets/raw")}
+    known = ("POST /api/v1/auth/universal-auth/login", "GET /api/v4/secrets", "GET /api/v3/secrets/raw")
+    other = {k: n for k, n in req.items() if k not in known}
     if other:
         problems.append(f"other requests: {other}")
     return problems

@@ -17,10 +17,12 @@ def option_like_problems(params, fields):
     problems = []
     for field in fields:
         value = params.get(field)
-        values = list(enumerate(value)) if isinstance(value, (list, tuple)) else [(None, value)]
-        for index, item in values:
+        if isinstance(value, (list, tuple)):
+            values = [("%s[%d]" % (field, index), item) for index, item in enumerate(value)]
+        else:
+            values = [(field, value)]
+        for where, item in values:
             if isinstance(item, str) and item.startswith("-"):
-                where = field if index is None else "%s[%d]" % (field, index)
                 problems.append("%s must not start with '-' (the command line would read %r as an option)"
                                 % (where, item))
     return problems

@@ -326,7 +326,7 @@ EXAMPLES = r"""
       volumes:
         db: {}
     env:
-      GITEA_DB_PASSWORD: "{{ lookup('colab.cluster.infisical", "GITEA_DB_PASSWORD') }}"
+      GITEA_DB_PASSWORD: "{{ lookup('colab.cluster.infisical', 'GITEA_DB_PASSWORD') }}"
     wait: true
 
 - name: Deploy Caddy from a templated file; reload when the Caddyfile changes

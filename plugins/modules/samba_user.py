@@ -92,7 +92,6 @@ actions:
 import pwd
 
 from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.colab.cluster.plugins.module_utils._argv import refuse_option_like
 from ansible_collections.colab.cluster.plugins.module_utils._samba import (
     REDACTED,

@@ -34,8 +34,8 @@ def _full_disk(monkeypatch):
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
 @pytest.mark.parametrize("after_apply,then", [(False, "nothing was applied"), (True, "record was not updated")])
-def test_full_filesystem_fails_naming_path_and_enospc_and_keeps_the_old_file(tmp_path, monkeypatch,
-                                                                           after_apply, then):
+def test_full_filesystem_fails_naming_path_and_enospc_and_keeps_the_old_file(
+        tmp_path, monkeypatch, after_apply, then):
     path = tmp_path / "compose.yaml"
     path.write_text('{"services": {"old": {}}}\n')
     _full_disk(monkeypatch)

@@ -12,9 +12,8 @@ import re
 import pytest
 
 from ansible_collections.colab.cluster.plugins.module_utils._argv import option_like_problems
-from ansible_collections.colab.cluster.plugins.modules import (compose_stack, headscale_node,
-                                                                headscale_preauth_key, headscale_user,
-                                                                samba_mount, samba_user, tailscale_up)
+from ansible_collections.colab.cluster.plugins.modules import (
+    compose_stack, headscale_node, headscale_preauth_key, headscale_user, samba_mount, samba_user, tailscale_up)
 from tests.unit.plugins.modules.samba_helpers import CommandTable, run_module
 
 MODULES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "plugins", "modules")
@@ -52,7 +51,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("module_name,field,value", CASES, ids=[f"{m}-{f}" for m, f, _ in CASES])
+@pytest.mark.parametrize("module_name,field,value", CASES, ids=[f"{case[0]}-{case[1]}" for case in CASES])
 def test_option_like_value_is_refused_naming_the_field(module_name, field, value, monkeypatch, capsys):
     module, args = BASE[module_name]
     commands = CommandTable()  # any command at all fails the test (unexpected command)
@@ -65,7 +64,7 @@ def test_option_like_value_is_refused_naming_the_field(module_name, field, value
 def test_every_cli_wrapping_module_is_covered():
     wrapping = sorted(name[:-3] for name in os.listdir(MODULES) if name.endswith(".py")
                       and "run_command" in open(os.path.join(MODULES, name), encoding="utf-8").read())
-    covered = sorted({m for m, _f, _v in CASES})
+    covered = sorted({case[0] for case in CASES})
     # headscale_node_info and preflight_check place no user value on a command line
     assert set(wrapping) - {"headscale_node_info", "preflight_check"} <= set(covered), wrapping
 
