@@ -5,6 +5,9 @@ Run with the machine's python3 (standard library only):
     python3 lab/secret_store.py ensure    # running on 127.0.0.1 (nothing to do if it already is)
     python3 lab/secret_store.py status    # URL, project, identity and the key names (never values)
     python3 lab/secret_store.py stop
+    python3 lab/secret_store.py slow 6    # every login and list answers 6 s late (a fault)
+    python3 lab/secret_store.py clear     # no more faults, request counters back to zero
+    python3 lab/secret_store.py counts    # the requests the store answered, as JSON
 
 No Infisical server can run here, so the lab points colab.cluster.infisical_secret at the
 double (tests/doubles/infisical/server.py), which speaks Infisical's documented API. Its
@@ -192,6 +195,39 @@ def stop(base=None, quiet=False):
             pass
 
 
+# The routes a converge uses: one login per identity, one list per path (issue 17.4).
+SLOW_ROUTES = ("POST /api/v1/auth/universal-auth/login", "GET /api/v4/secrets", "GET /api/v3/secrets/raw")
+
+
+def _control(path, body=None, base=None, timeout=10):
+    found = running(state_dir(base))
+    if not found:
+        raise RuntimeError("the secret store is not running (python3 lab/secret_store.py ensure)")
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(f"http://{HOST}:{found[1]}/__double__/{path}", data=data,
+                                 method="POST" if data is not None else "GET",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.loads(resp.read().decode("utf-8") or "{}")
+
+
+def slow(delay, base=None, times=10000):
+    """Every login and list waits `delay` seconds before it answers (until `clear`)."""
+    for route in SLOW_ROUTES:
+        _control("fault", {"route": route, "delay": float(delay), "times": times}, base)
+    log(f"secret store slow: logins and lists answer {delay:g} s late")
+
+
+def clear(base=None):
+    _control("reset", {}, base)
+    log("secret store: faults cleared, counters reset")
+
+
+def counts(base=None):
+    """{"requests": {"<METHOD> <route>": n}, "lists": {"<env>:<path>": n}, "logins": {...}}"""
+    return _control("counts", base=base)
+
+
 def status(base=None):
     directory = state_dir(base)
     found = running(directory)
@@ -211,13 +247,22 @@ def status(base=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="secret_store", description=__doc__.splitlines()[0])
-    parser.add_argument("cmd", choices=["ensure", "status", "stop"])
+    parser.add_argument("cmd", choices=["ensure", "status", "stop", "slow", "clear", "counts"])
+    parser.add_argument("delay", nargs="?", type=float, default=None, help="slow: seconds of delay")
     args = parser.parse_args(argv)
+    if (args.cmd == "slow") != (args.delay is not None):
+        parser.error("slow takes the delay in seconds (and only slow takes one)")
     try:
         if args.cmd == "ensure":
             ensure()
         elif args.cmd == "stop":
             stop()
+        elif args.cmd == "slow":
+            slow(args.delay)
+        elif args.cmd == "clear":
+            clear()
+        elif args.cmd == "counts":
+            print(json.dumps(counts(), indent=1, sort_keys=True))
         else:
             return status()
     except (OSError, RuntimeError) as exc:

@@ -12,6 +12,7 @@ the services that differ.
 from __future__ import annotations
 
 import copy
+import errno
 import hashlib
 import json
 import os
@@ -1157,8 +1158,11 @@ class ComposeStack:
                 return {}
         return {}
 
-    def _write_file(self, path, content, mode):
-        """Write content atomically when it differs; returns True when it changed."""
+    def _write_file(self, path, content, mode, after_apply=False):
+        """Write content atomically when it differs; returns True when it changed.
+
+        A failed write (ENOSPC, EDQUOT, EIO...) removes its temporary file and leaves ``path``
+        as it was (never truncated): the module fails naming the path and the error."""
         if os.path.isfile(path):
             with open(path) as handle:
                 if handle.read() == content:
@@ -1170,9 +1174,24 @@ class ComposeStack:
         if not os.path.isdir(os.path.dirname(path)):
             os.makedirs(os.path.dirname(path), 0o755)
         tmp = "%s.%s.tmp" % (path, os.getpid())
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(content)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(content)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            code = errno.errorcode.get(exc.errno, str(exc.errno))
+            then = ("Compose applied the project, but its record was not updated (the next run "
+                    "compares against the previous one)" if after_apply else
+                    "the file was left as it was and nothing was applied: the running containers "
+                    "are untouched")
+            raise ComposeError("cannot write %s: %s (%s); %s" % (path, exc.strerror or exc, code, then),
+                               path=path, errno=code) from None
         self.module.atomic_move(tmp, path)
         os.chmod(path, mode)
         return True
@@ -1303,7 +1322,8 @@ class ComposeStack:
 
         # recorded only once Compose has applied it (a failed up leaves the previous "before")
         if p["state"] != "stopped" and (changed or files_changed or before != view):
-            self._write_file(self._state_path(), json.dumps(view, indent=2, sort_keys=True) + "\n", 0o600)
+            self._write_file(self._state_path(), json.dumps(view, indent=2, sort_keys=True) + "\n", 0o600,
+                             after_apply=bool(planned) and not check)
         final = st["containers"]
         if planned and not check:
             final = self.read_containers()

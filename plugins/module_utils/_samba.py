@@ -29,6 +29,8 @@ import socket
 import struct
 import tempfile
 
+from ansible_collections.colab.cluster.plugins.module_utils._argv import option_like_problems
+
 REDACTED = "********"
 
 
@@ -475,6 +477,8 @@ def mount_input_problems(p):
         add(text_problem(field, p.get(field), spaces=False, commas=False))
     add(text_problem("username", p.get("username"), commas=True))
     add(text_problem("domain", p.get("domain"), spaces=False))
+    # values a command line receives (security -a, sudo -u / launchctl asuser)
+    problems.extend(option_like_problems(p, ("username", "domain", "macos_user")))
     password = p.get("password")
     if password is not None and re.search(r"[\r\n\x00]", password):
         problems.append("password must not contain a line break or NUL (credentials files and security -i "

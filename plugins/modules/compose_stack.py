@@ -420,6 +420,7 @@ commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.colab.cluster.plugins.module_utils._argv import refuse_option_like
 from ansible_collections.colab.cluster.plugins.module_utils._compose import (
     ComposeError,
     ComposeStack,
@@ -466,6 +467,7 @@ def main() -> None:
         ],
         supports_check_mode=True,
     )
+    refuse_option_like(module, ("project_name", "services", "profiles"))
     if module.params["src"] is not None:
         module.fail_json(msg="src must be templated by the colab.cluster.compose_stack action plugin; "
                              "it reached the module directly")

@@ -75,6 +75,7 @@ node:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.colab.cluster.plugins.module_utils._argv import refuse_option_like
 from ansible_collections.colab.cluster.plugins.module_utils._headscale import (
     CLI_ARGUMENT_SPEC,
     HeadscaleCLI,
@@ -130,6 +131,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    refuse_option_like(module, ("name",))
     try:
         if not module.params["name"].strip():
             raise HeadscaleError("name: must not be empty")

@@ -130,6 +130,7 @@ version:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.colab.cluster.plugins.module_utils._argv import refuse_option_like
 from ansible_collections.colab.cluster.plugins.module_utils._headscale import (
     CLI_ARGUMENT_SPEC,
     HeadscaleCLI,
@@ -211,6 +212,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    refuse_option_like(module, ("user", "tags", "expiration"))
     try:
         if not module.params["node"].strip():
             raise HeadscaleError("node: must not be empty")

@@ -75,6 +75,7 @@ version:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.colab.cluster.plugins.module_utils._argv import refuse_option_like
 from ansible_collections.colab.cluster.plugins.module_utils._headscale import (
     CLI_ARGUMENT_SPEC,
     HeadscaleCLI,
@@ -131,6 +132,7 @@ def main():
         ),
         supports_check_mode=True,
     )
+    refuse_option_like(module, ("name",))
     if not module.params["name"].strip():
         module.fail_json(msg="name: must not be empty")
     if module.params["timeout"] <= 0:

@@ -92,6 +92,7 @@ actions:
 import pwd
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.colab.cluster.plugins.module_utils._argv import refuse_option_like
 from ansible_collections.colab.cluster.plugins.module_utils._samba import (
     REDACTED,
     TIMED_OUT,
@@ -185,6 +186,7 @@ def main():
         required_if=[("state", "present", ("password",))],
         supports_check_mode=True,
     )
+    refuse_option_like(module, ("name",))
     p = module.params
     if not p["name"] or ":" in p["name"] or p["name"] != p["name"].strip():
         module.fail_json(msg="name must be a non-empty user name without ':' or surrounding spaces")

@@ -158,6 +158,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.colab.cluster.plugins.module_utils._argv import refuse_option_like
 from ansible_collections.colab.cluster.plugins.module_utils._headscale import is_tag
 from ansible_collections.colab.cluster.plugins.module_utils._tailscale import (
     TailscaleError,
@@ -280,6 +281,7 @@ def main():
         required_if=[("force_reauth", True, ("auth_key",))],
         supports_check_mode=True,
     )
+    refuse_option_like(module, ("login_server", "hostname", "exit_node", "tags", "advertise_routes"))
     params = module.params
     try:
         if params["timeout"] <= 0:

@@ -48,7 +48,13 @@ def converges_then_idle(name, *args, hosts=(COOP,)):
 def test_secret_store_down(converged_lab):
     before = gitea_ids(converged_lab)
     store = os.path.join(ROOT, "lab", "secret_store.py")
+    port_file = os.path.join(ROOT, ".lab", "infisical", "port")
+    with open(port_file, encoding="utf-8") as fh:
+        port = fh.read()
     subprocess.run(["python3", store, "stop"], check=True, capture_output=True, timeout=60)
+    # the store is down, its address unchanged (stop forgets the port; the inventory reads it)
+    with open(port_file, "w", encoding="utf-8") as fh:
+        fh.write(port)
     try:
         rc, text = play("secret-store-down", "--limit", COOP, "--tags", "gitea")
     finally:
@@ -56,6 +62,7 @@ def test_secret_store_down(converged_lab):
     assert rc != 0
     msg = flat(text)
     assert "cooperator secrets gitea_secrets:" in msg, tail(text, 60)
+    assert f"cannot reach Infisical at http://127.0.0.1:{port.strip()}" in msg, tail(text, 60)
     assert "Nothing was changed." in msg
     assert gitea_ids(converged_lab) == before, "the running stack was touched"
     converges_then_idle("secret-store-down", "--limit", COOP, "--tags", "gitea")
@@ -128,4 +135,64 @@ def test_killed_while_compose_applies(converged_lab):
         assert "GITEA__log__LEVEL=Debug" in env or len(gitea_ids(converged_lab)) == 2
     finally:
         rc, text = play("sigkill-revert", "--limit", COOP, "--tags", "gitea")
+    assert rc == 0, tail(text, 60)
+
+
+def test_secret_store_slow(converged_lab):
+    """Slower than the lookup's timeout: the run fails naming the timeout, in bounded time."""
+    before = gitea_ids(converged_lab)
+    store = os.path.join(ROOT, "lab", "secret_store.py")
+    subprocess.run(["python3", store, "slow", "5"], check=True, capture_output=True, timeout=60)
+    start = time.monotonic()
+    try:
+        rc, text = play("secret-store-slow", "--limit", COOP, "--tags", "gitea",
+                        "-e", "infisical_secret_timeout=2")
+    finally:
+        subprocess.run(["python3", store, "clear"], check=True, capture_output=True, timeout=60)
+    took = time.monotonic() - start
+    assert rc != 0
+    msg = flat(text)
+    assert "cooperator secrets gitea_secrets:" in msg, tail(text, 60)
+    assert "timeout 2s" in msg and "4 attempts" in msg, tail(text, 60)
+    assert "Nothing was changed." in msg
+    # 4 attempts of 2 s plus backoff, plus the playbook's own start: no hang
+    assert took < 240, took
+    assert gitea_ids(converged_lab) == before, "the running stack was touched"
+    converges_then_idle("secret-store-slow", "--limit", COOP, "--tags", "gitea")
+
+
+def test_project_dir_full(converged_lab):
+    """The project directory's filesystem is full when compose_stack writes a changed
+    definition: a small tmpfs over the project dir (holding copies of its files), filled."""
+    extra = '{"gitea_extra_env": {"GITEA__log__LEVEL": "Debug"}}'
+    before = gitea_ids(converged_lab)
+    # the project directory Compose itself recorded for the running stack
+    project = converged_lab.exec(COOP, "docker", "inspect", "-f",
+                                 '{{index .Config.Labels "com.docker.compose.project.working_dir"}}',
+                                 before[0], check=True).stdout.strip()
+    assert project.startswith("/"), project
+    old = converged_lab.exec(COOP, "cat", f"{project}/compose.yaml", check=True).stdout
+    fill = (f"set -e; mkdir -p /run/r3-faults; cp -a {project}/. /run/r3-faults/; "
+            f"mount -t tmpfs -o size=256k,mode=0755 r3-faults-full {project}; cp -a /run/r3-faults/. {project}/; "
+            f"dd if=/dev/zero of={project}/.fill bs=4k 2>/dev/null || true; "
+            f"test \"$(df --output=avail {project} | tail -1 | tr -d ' ')\" = 0")
+    converged_lab.exec(COOP, "sh", "-c", fill, check=True)
+    try:
+        rc, text = play("project-dir-full", "--limit", COOP, "--tags", "gitea", "-e", extra)
+        listing = converged_lab.exec(COOP, "ls", "-A", project, check=True).stdout.split()
+        kept = converged_lab.exec(COOP, "cat", f"{project}/compose.yaml", check=True).stdout
+    finally:
+        converged_lab.exec(COOP, "sh", "-c", f"umount {project}; rm -rf /run/r3-faults")
+    assert rc != 0
+    msg = flat(text)
+    assert "fatal: [cooperator]" in text, tail(text, 60)
+    assert f"cannot write {project}/compose.yaml: No space left on device (ENOSPC)" in msg, tail(text, 60)
+    assert "nothing was applied" in msg
+    assert kept == old, "the compose file was truncated or replaced"
+    assert not [n for n in listing if n.endswith(".tmp")], listing
+    assert gitea_ids(converged_lab) == before, "the running stack was touched"
+    try:
+        converges_then_idle("project-dir-full", "--limit", COOP, "--tags", "gitea", "-e", extra)
+    finally:
+        rc, text = play("project-dir-full-revert", "--limit", COOP, "--tags", "gitea")
     assert rc == 0, tail(text, 60)
