@@ -14,7 +14,8 @@ host engine it would meet other projects.
 1. PostgreSQL 15 stack, a probe row written.
 2. Tag 17, default: refused with both majors, the variable and the procedure; the same
    containers still run, the row and PG_VERSION 15 are intact.
-3. Tag 17 with gitea_postgres_major_upgrade: the row and the gitea role are in PostgreSQL
+3. Tag 17 with gitea_postgres_major_upgrade in check mode: predicted, nothing changes.
+   Then for real: the row and the gitea role are in PostgreSQL
    17, the old directory is kept, the dump is 0600.
 4. Again: changed=0.
 5. Back to 15 with the opt-in: a downgrade is refused.
@@ -215,6 +216,12 @@ def test_postgres_major_change_refused_then_performed(images, tmp_path):
         assert _containers() == before, "a refused major change must leave the containers as they were"
         assert _psql("SELECT v FROM colab_probe") == "survives-the-major"
         assert _psql("SHOW server_version_num").startswith("15")
+        assert _pg_version(base) == "15"
+
+        rc, out = play("check", "17", "-e", "gitea_postgres_major_upgrade=true", "--check")
+        outputs.append(out)
+        assert rc == 0 and "would upgrade PostgreSQL 15 -> 17" in re.sub(r"\s+", " ", out), tail(out)
+        assert _containers() == before, "check mode must change nothing"
         assert _pg_version(base) == "15"
 
         rc, out = play("upgrade", "17", "-e", "gitea_postgres_major_upgrade=true")
