@@ -99,9 +99,9 @@ def test_minio_role_provisions_buckets_over_s3(standin_image, tmp_path):
     api, console = _free_port(), _free_port()
     base = str(tmp_path)
     playbook = tmp_path / "minio.yml"
+    repository, _, tag = IMAGE.rpartition(":")
     playbook.write_text(PLAYBOOK.format(project=PROJECT, base=base, api=api, console=console,
-                                         repository=IMAGE.rpartition(":")[0],
-                                         tag=IMAGE.rpartition(":")[2]))
+                                        repository=repository, tag=tag))
     secrets_file = tmp_path / "secrets.yml"
     secrets_file.write_text(f"minio_secrets:\n  MINIO_ROOT_USER: {user}\n"
                             f"  MINIO_ROOT_PASSWORD: {password}\n")
