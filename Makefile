@@ -27,7 +27,7 @@ PYTEST_SKIP := --ignore=tests/lab/faults --ignore=tests/lab/test_awx_runner.py
 .PHONY: help host venv link engine image lab lab-up lab-converge lab-summary lab-down drift \
         lint yamllint ansible-lint sanity unit integration molecule ee test build changelog clean \
         test-workstations arm64-image test-arm64 test-faults test-ee test-mesh \
-        test-molecule-services
+        test-molecule-services test-pg-major
 
 help:
 	@echo "make lab        set everything up and converge the lab (cooperator + director)"
@@ -150,6 +150,12 @@ test: venv link engine image
 # check), so about 11 min on top of `make test`'s lab layer, beyond the ~6 min budget.
 test-faults: venv link engine image
 	pytest -x tests/lab/faults
+
+# The gitea role's PostgreSQL major change against real PostgreSQL 15 and 17 on the host's
+# engine (also part of `make test`'s integration layer): ~1-2 min, plus ~2 min once per
+# machine to build colab/postgres:15-bookworm.
+test-pg-major: venv link engine image
+	pytest -x tests/integration/test_gitea_postgres_major.py
 
 # site.yml through ansible-runner inside the execution environment, with AWX's
 # private_data_dir layout, against the lab (builds the EE first: `make ee`).

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -35,6 +36,7 @@ import sys
 import tarfile
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -640,6 +642,33 @@ def down(_args):
     shutil.rmtree(STATE_DIR, ignore_errors=True)
 
 
+def _minio_line(host="cooperator", port=9000):
+    """MinIO's buckets as the S3 API lists them (ListBuckets, SigV4-signed with the lab's
+    /minio root pair). The lab runs colab/s3-standin, NOT MinIO (lab/images/README.md)."""
+    spec = importlib.util.spec_from_file_location(
+        "colab_s3", os.path.join(ROOT, "plugins", "module_utils", "_s3.py"))
+    s3 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(s3)
+    label = "MinIO (stand-in colab/s3-standin, NOT MinIO)"
+    url = f"http://{NODES[host]['ip']}:{port}"
+    try:
+        with open(os.path.join(_secret_store().state_dir(), "seed.json"), encoding="utf-8") as fh:
+            seed = json.load(fh)
+        (project,) = seed["projects"].values()
+        (env,) = project["environments"].values()
+        creds = env["folders"]["/minio"]["secrets"]
+        client = s3.S3Client(url, creds["MINIO_ROOT_USER"], creds["MINIO_ROOT_PASSWORD"],
+                             timeout=5)
+        status, body = client.request("GET", "")
+        if status != 200:
+            return f"{label} at {url}: ListBuckets answered HTTP {status}"
+        names = sorted(el.text for el in ET.fromstring(body).iter()
+                       if el.tag.rpartition("}")[2] == "Name" and el.text)
+    except (OSError, KeyError, ValueError, ET.ParseError, s3.S3Error) as exc:
+        return f"{label} at {url}: not answering ({exc})"
+    return f"{label} at {url}: buckets listed over S3: {', '.join(names) or 'none'}"
+
+
 def summary(_args):
     path = os.path.join(STATE_DIR, "last-run.json")
     if not os.path.exists(path):
@@ -657,6 +686,9 @@ def summary(_args):
             print(f"{'':<12} -> {line}")
     for host, why in NOT_IN_LAB.items():
         print(f"{host:<12} not in the lab: {why}")
+    if any(name.rpartition(".")[2] == "minio"
+           for name in data.get("hosts", {}).get("cooperator", {}).get("roles", [])):
+        print(_minio_line())
     print("-" * 72)
     total = sum(h.get("changed", 0) for h in data.get("hosts", {}).values())
     failed = sum(h.get("failed", 0) + h.get("unreachable", 0)

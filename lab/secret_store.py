@@ -47,6 +47,7 @@ LAYOUT = {
     "/gitea": ["GITEA_ADMIN_PASSWORD", "GITEA_SECRET_KEY", "GITEA_DB_PASSWORD"],
     "/samba": ["COLAB_NAS_SAMBA_PASSWORD"],
     "/mcp": ["OPENAI_API_KEY", "WEBUI_SECRET_KEY"],
+    "/minio": ["MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"],
 }
 
 
@@ -69,9 +70,32 @@ def _write_private(path, text):
 def _value(name):
     if name == "REGISTRY_USERNAME":
         return "lab-registry-" + secrets.token_hex(3)
+    if name == "MINIO_ROOT_USER":
+        return "lab-minio-" + secrets.token_hex(3)
     if name == "GITEA_SECRET_KEY":
         return secrets.token_urlsafe(48)
     return secrets.token_urlsafe(24)
+
+
+def complete_seed(seed_path):
+    """Add the LAYOUT paths and names an older seed lacks (values kept, new ones random).
+
+    A lab seeded before a path joined LAYOUT (/minio) keeps its secrets and gains the new
+    ones. Returns the added "path/NAME" entries (names only, never values)."""
+    with open(seed_path, encoding="utf-8") as fh:
+        seed = json.load(fh)
+    folders = seed["projects"][PROJECT_ID]["environments"][ENVIRONMENT]["folders"]
+    added = []
+    for path, names in LAYOUT.items():
+        folder = folders.setdefault(path, {"secrets": {}})["secrets"]
+        for name in names:
+            if name not in folder:
+                folder[name] = _value(name)
+                added.append(f"{path}/{name}")
+    if added:
+        _write_private(seed_path, json.dumps(seed, indent=1) + "\n")
+        log(f"secret store seed completed with {', '.join(added)} ({seed_path})")
+    return added
 
 
 def ensure_seed(directory):
@@ -81,6 +105,7 @@ def ensure_seed(directory):
     seed_path = os.path.join(directory, "seed.json")
     secret_path = os.path.join(directory, "client_secret")
     if os.path.exists(seed_path) and os.path.exists(secret_path):
+        complete_seed(seed_path)
         return seed_path
     client_secret = secrets.token_urlsafe(32)
     folders = {"/": {"secrets": {}}}
@@ -122,6 +147,13 @@ def _answers(port, timeout=2):
         return False
 
 
+def _mtime(path):
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
 def _port_free(port):
     with socket.socket() as sock:
         try:
@@ -141,8 +173,13 @@ def running(directory):
 def ensure(base=None, port=None):
     """Start the store unless it already runs. Returns its URL."""
     directory = state_dir(base)
+    seed_mtime = _mtime(os.path.join(directory, "seed.json"))
     seed_path = ensure_seed(directory)
     found = running(directory)
+    if found and _mtime(seed_path) != seed_mtime:
+        # the server reads its seed once, at start: a completed seed needs a restart
+        log("secret store restarted: its seed changed")
+        found = None
     if found:
         log(f"secret store running (http://{HOST}:{found[1]}, pid {found[0]})")
         return f"http://{HOST}:{found[1]}"

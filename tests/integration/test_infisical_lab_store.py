@@ -56,3 +56,34 @@ def test_secret_store_lifecycle(store, tmp_path):
             store.stop(base, quiet=True)
     for base in bases:
         assert store.running(store.state_dir(base)) is None
+
+
+def test_an_older_seed_gains_new_paths_and_keeps_its_values(store, tmp_path):
+    """A lab seeded before /minio joined LAYOUT: ensure() adds /minio, keeps every old
+    value, and restarts the running store so it serves the new path."""
+    base = str(tmp_path / "lab")
+    directory = store.state_dir(base)
+    full = dict(store.LAYOUT)
+    store.LAYOUT = {path: names for path, names in full.items() if path != "/minio"}
+    try:
+        store.ensure(base, port=0)
+        old_pid = read(os.path.join(directory, "pid"))
+        store.LAYOUT = full
+        url = store.ensure(base, port=0)
+        assert read(os.path.join(directory, "pid")) != old_pid, "the store must reload its seed"
+        assert stat.S_IMODE(os.stat(os.path.join(directory, "seed.json")).st_mode) == 0o600
+
+        def resolve(path):
+            return Resolver().resolve({
+                "url": url, "client_id": store.CLIENT_ID, "project_id": store.PROJECT_ID,
+                "client_secret": read(os.path.join(directory, "client_secret")),
+                "env": "prod", "path": path})
+        minio = resolve("/minio")
+        assert sorted(minio) == ["MINIO_ROOT_PASSWORD", "MINIO_ROOT_USER"]
+        assert len(minio["MINIO_ROOT_USER"]) >= 3 and len(minio["MINIO_ROOT_PASSWORD"]) >= 8
+        before = resolve("/gitea")
+        assert store.complete_seed(os.path.join(directory, "seed.json")) == []  # nothing more
+        assert store.ensure(base, port=0) == url
+        assert resolve("/gitea") == before
+    finally:
+        store.stop(base, quiet=True)

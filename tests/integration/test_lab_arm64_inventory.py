@@ -11,7 +11,7 @@ from tests.helpers import ROOT, ansible_env, tool
 
 # Groups cooperator leaves under emulation: the nested engine cannot run under qemu-user
 # (README "arm64 cooperator"), and Gitea's stack needs it.
-NOT_EMULATED = {"docker_hosts", "gitea_servers"}
+NOT_EMULATED = {"docker_hosts", "gitea_servers", "minio_servers"}
 
 
 def _inventory(name):

@@ -57,8 +57,14 @@ LAB_OVERRIDES = {
     ("gitea_servers", "gitea_postgres_image_tag"): "the local PostgreSQL image's tag",
     ("gitea_servers", "gitea_pull"): "local images only: never pull",
     ("gitea_servers", "gitea_ssot_external_dns"): "the lab's domain is not in public DNS",
-    ("gitea_servers", "docker_image_archives"):
+    ("docker_hosts", "docker_image_archives"):
         "the locally built images, loaded into the nested engine since nothing can be pulled",
+    ("minio_servers", "minio_image_repository"):
+        "no MinIO image here: the labelled S3 stand-in colab/s3-standin (moto, NOT MinIO)",
+    ("minio_servers", "minio_image_tag"): "the stand-in's tag",
+    ("minio_servers", "minio_pull"): "local images only: never pull",
+    ("minio_servers", "minio_buckets"):
+        "production names no bucket yet; the lab makes two so the S3 provisioning runs",
     ("ai_hosts", "mcp_deploy"): "no ollama/open-webui image and no GPU here: render and check only",
     ("ai_hosts", "mcp_gpu"): "no GPU here",
     ("ai_hosts", "mcp_project_dir"): "/mnt/fortress is not mounted in the lab (no CIFS)",

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Stand-in for the `minio` binary (colab/s3-standin, NOT MinIO): accepts
-# `minio server DIR [--console-address ADDR] [--address ADDR]` and serves moto's S3 API.
+# `minio server DIR [--console-address ADDR] [--address ADDR]` and serves moto's S3 API
+# through standin.py (root credentials checked, buckets kept as directories of DIR).
 set -eu
 if [ "${1:-}" != server ]; then
     echo "s3-standin: only 'minio server' is supported" >&2
@@ -9,11 +10,12 @@ fi
 shift
 api=9000
 console=9001
+data=/data
 while [ $# -gt 0 ]; do
     case "$1" in
         --console-address) console="${2##*:}"; shift 2 ;;
         --address) api="${2##*:}"; shift 2 ;;
-        *) shift ;;  # the data directory: moto keeps its state in memory
+        *) data="$1"; shift ;;
     esac
 done
 # A placeholder where MinIO's console would be, so the published port answers.
@@ -28,4 +30,4 @@ class H(http.server.BaseHTTPRequestHandler):
         pass
 http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), H).serve_forever()
 ' "$console" &
-exec python3 -m moto.server -H 0.0.0.0 -p "$api"
+exec python3 /usr/local/lib/s3-standin/standin.py "$data" "$api"
