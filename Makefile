@@ -27,7 +27,7 @@ PYTEST_SKIP := --ignore=tests/lab/faults --ignore=tests/lab/test_awx_runner.py
 .PHONY: help host venv link engine image lab lab-up lab-converge lab-summary lab-down drift \
         lint yamllint ansible-lint sanity unit integration molecule ee test build changelog clean \
         test-workstations arm64-image test-arm64 test-faults test-ee test-mesh \
-        test-molecule-services
+        test-molecule-services test-registry ee-push
 
 help:
 	@echo "make lab        set everything up and converge the lab (cooperator + director)"
@@ -161,6 +161,13 @@ test-mesh: venv link image
 # `make test` already): gitea, edge, mcp, chezmoi_export, about 7 min on an idle machine.
 test-molecule-services: venv link image
 	for s in gitea edge mcp chezmoi_export; do molecule test -s $$s || exit 1; done
+
+# molecule registry: the registry role with both instances (push registry + proxy-mode
+# mirror) on a nested engine: pushes, pulls back through registry-mirrors, the mirror's
+# refusal of a push, bad input (4.5-6 min here: outside make test, tests/lab covers the
+# role there).
+test-registry: venv link image
+	molecule test -s registry
 
 # The execution environment of execution-environment.yml, built offline from the local base
 # image (tests/ee.py); a second run finds the image by its content hash and builds nothing.
