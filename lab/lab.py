@@ -640,6 +640,24 @@ def down(_args):
     shutil.rmtree(STATE_DIR, ignore_errors=True)
 
 
+# cooperator's push registry (roles/registry), asked from inside cooperator on loopback.
+REGISTRY_CATALOG = ("import json, urllib.request; print(json.dumps(json.load(urllib.request.urlopen("
+                    "'http://127.0.0.1:5000/v2/_catalog', timeout=5))['repositories']))")
+
+
+def registry_catalog():
+    """One line: what cooperator's registry holds (GET /v2/_catalog), or why not known."""
+    try:
+        proc = run(["docker", "exec", "colab-lab-cooperator", "python3", "-c", REGISTRY_CATALOG],
+                   check=False, timeout=20)
+    except LabError as exc:
+        return f"cooperator:5000: {exc}"
+    if proc.returncode != 0:
+        return "cooperator:5000 not answering (no registry_servers in this inventory?)"
+    repos = json.loads(proc.stdout or "[]")
+    return f"cooperator:5000 /v2/_catalog: {', '.join(repos) or '(empty)'}"
+
+
 def summary(_args):
     path = os.path.join(STATE_DIR, "last-run.json")
     if not os.path.exists(path):
@@ -657,6 +675,7 @@ def summary(_args):
             print(f"{'':<12} -> {line}")
     for host, why in NOT_IN_LAB.items():
         print(f"{host:<12} not in the lab: {why}")
+    print(f"{'registry':<12} {registry_catalog()}")
     print("-" * 72)
     total = sum(h.get("changed", 0) for h in data.get("hosts", {}).values())
     failed = sum(h.get("failed", 0) + h.get("unreachable", 0)
