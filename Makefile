@@ -38,7 +38,8 @@ help:
 	@echo "make ee         build the execution environment image here (offline, cached by content)"
 	@echo "make lab LAB_COOPERATOR_ARCH=arm64   the lab with an emulated aarch64 cooperator (slow)"
 	@echo "make test-arm64 cooperator's roles on emulated aarch64, twice (changed=0)"
-	@echo "make test-faults | test-ee | test-workstations | test-molecule-services   outside make test"
+	@echo "make test-faults | test-ee | test-workstations | test-molecule-services | test-registry   outside make test"
+	@echo "make ee-push    push the EE image into the lab's registry (EE_REGISTRY=host:port: elsewhere)"
 
 # --- setup ----------------------------------------------------------------------------
 # The machine's own Debian packages: python3-venv when $(PYTHON) cannot make a virtualenv
@@ -173,6 +174,25 @@ test-registry: venv link image
 # image (tests/ee.py); a second run finds the image by its content hash and builds nothing.
 ee: venv image
 	$(BIN)/python tests/ee.py build
+
+# Push the EE image `make ee` built into a registry (issue 15; the EE itself is built by
+# `make ee`, not here). EE_REGISTRY empty (default): the lab's registry on cooperator -
+# the host's engine cannot reach cooperator:5000 over plain HTTP (it trusts loopback only),
+# so the image is streamed into cooperator's engine, which pushes it (run it under the lab
+# lock: flock /tmp/colab-lab.lock make ee-push). EE_REGISTRY=host:port: tagged and pushed
+# from this machine's engine (a registry it trusts).
+EE_REGISTRY ?=
+EE_LAB_REGISTRY := cooperator:5000
+ee-push: venv
+	@tag="$$($(BIN)/python tests/ee.py tag)"; \
+	docker image inspect "$$tag" >/dev/null 2>&1 || { echo "ee-push: $$tag is not built: make ee" >&2; exit 1; }; \
+	if [ -n "$(EE_REGISTRY)" ]; then \
+	  docker tag "$$tag" "$(EE_REGISTRY)/$$tag" && timeout 1800 docker push "$(EE_REGISTRY)/$$tag"; \
+	else \
+	  timeout 1800 docker save "$$tag" | docker exec -i colab-lab-cooperator docker load >/dev/null && \
+	  docker exec colab-lab-cooperator docker tag "$$tag" "$(EE_LAB_REGISTRY)/$$tag" && \
+	  timeout 1800 docker exec colab-lab-cooperator docker push "$(EE_LAB_REGISTRY)/$$tag"; \
+	fi
 
 # Windows/macOS contract scenarios (whole playbooks against stand-ins; slow, not in `make test`).
 test-workstations: venv link image
