@@ -23,7 +23,7 @@ IMAGES_DIR = os.path.join(ROOT, ".lab", "images")
 # name (directory under lab/images/) -> tag. The tags say what the images are:
 # colab/postgres:17 is Debian 13's real PostgreSQL 17; colab/gitea-standin:3 is NOT Gitea;
 # colab/s3-standin:1 is NOT MinIO (moto's S3 server from Debian's python3-moto);
-# colab/registry:2.8 IS the CNCF distribution registry (Debian's docker-registry 2.8.2);
+# colab/registry:2.8 IS the CNCF distribution registry (Debian's docker-registry 2.8.3);
 # colab/mcp-standin:1 is NOT Ollama nor Open WebUI.
 IMAGES = {
     "postgres": "colab/postgres:17",
