@@ -27,7 +27,7 @@ PYTEST_SKIP := --ignore=tests/lab/faults --ignore=tests/lab/test_awx_runner.py
 .PHONY: help host venv link engine image lab lab-up lab-converge lab-summary lab-down drift \
         lint yamllint ansible-lint sanity unit integration molecule ee test build changelog clean \
         test-workstations arm64-image test-arm64 test-faults test-ee test-mesh \
-        test-molecule-services test-pg-major
+        test-molecule-services test-pg-major test-registry ee-push
 
 help:
 	@echo "make lab        set everything up and converge the lab (cooperator + director)"
@@ -38,7 +38,8 @@ help:
 	@echo "make ee         build the execution environment image here (offline, cached by content)"
 	@echo "make lab LAB_COOPERATOR_ARCH=arm64   the lab with an emulated aarch64 cooperator (slow)"
 	@echo "make test-arm64 cooperator's roles on emulated aarch64, twice (changed=0)"
-	@echo "make test-faults | test-ee | test-workstations | test-molecule-services   outside make test"
+	@echo "make test-faults | test-ee | test-workstations | test-molecule-services | test-registry   outside make test"
+	@echo "make ee-push    push the EE image into the lab's registry (EE_REGISTRY=host:port: elsewhere)"
 
 # --- setup ----------------------------------------------------------------------------
 # The machine's own Debian packages: python3-venv when $(PYTHON) cannot make a virtualenv
@@ -171,10 +172,36 @@ test-mesh: venv link image
 test-molecule-services: venv link image
 	for s in gitea edge mcp chezmoi_export; do molecule test -s $$s || exit 1; done
 
+# molecule registry: the registry role with both instances (push registry + proxy-mode
+# mirror) on a nested engine: pushes, pulls back through registry-mirrors, the mirror's
+# refusal of a push, bad input (4.5-6 min here: outside make test, tests/lab covers the
+# role there).
+test-registry: venv link image
+	molecule test -s registry
+
 # The execution environment of execution-environment.yml, built offline from the local base
 # image (tests/ee.py); a second run finds the image by its content hash and builds nothing.
 ee: venv image
 	$(BIN)/python tests/ee.py build
+
+# Push the EE image `make ee` built into a registry (issue 15; the EE itself is built by
+# `make ee`, not here). EE_REGISTRY empty (default): the lab's registry on cooperator -
+# the host's engine cannot reach cooperator:5000 over plain HTTP (it trusts loopback only),
+# so the image is streamed into cooperator's engine, which pushes it (run it under the lab
+# lock: flock /tmp/colab-lab.lock make ee-push). EE_REGISTRY=host:port: tagged and pushed
+# from this machine's engine (a registry it trusts).
+EE_REGISTRY ?=
+EE_LAB_REGISTRY := cooperator:5000
+ee-push: venv
+	@tag="$$($(BIN)/python tests/ee.py tag)"; \
+	docker image inspect "$$tag" >/dev/null 2>&1 || { echo "ee-push: $$tag is not built: make ee" >&2; exit 1; }; \
+	if [ -n "$(EE_REGISTRY)" ]; then \
+	  docker tag "$$tag" "$(EE_REGISTRY)/$$tag" && timeout 1800 docker push "$(EE_REGISTRY)/$$tag"; \
+	else \
+	  timeout 1800 docker save "$$tag" | docker exec -i colab-lab-cooperator docker load >/dev/null && \
+	  docker exec colab-lab-cooperator docker tag "$$tag" "$(EE_LAB_REGISTRY)/$$tag" && \
+	  timeout 1800 docker exec colab-lab-cooperator docker push "$(EE_LAB_REGISTRY)/$$tag"; \
+	fi
 
 # Windows/macOS contract tests alone (whole playbooks against stand-ins, about 5 min idle;
 # `make test` runs them too, in tests/integration).

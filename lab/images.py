@@ -22,11 +22,15 @@ IMAGES_DIR = os.path.join(ROOT, ".lab", "images")
 
 # name (directory under lab/images/) -> tag. The tags say what the images are:
 # colab/postgres:17 is Debian 13's real PostgreSQL 17; colab/gitea-standin:3 is NOT Gitea;
-# colab/s3-standin:2 is NOT MinIO (moto's S3 server from Debian's python3-moto).
+# colab/s3-standin:2 is NOT MinIO (moto's S3 server from Debian's python3-moto);
+# colab/registry:2.8 IS the CNCF distribution registry (Debian's docker-registry 2.8.3);
+# colab/mcp-standin:1 is NOT Ollama nor Open WebUI.
 IMAGES = {
     "postgres": "colab/postgres:17",
     "gitea-standin": "colab/gitea-standin:3",
     "s3-standin": "colab/s3-standin:2",
+    "registry": "colab/registry:2.8",
+    "mcp-standin": "colab/mcp-standin:1",
 }
 BUILD_TIMEOUT = 900
 SAVE_TIMEOUT = 300

@@ -669,6 +669,24 @@ def _minio_line(host="cooperator", port=9000):
     return f"{label} at {url}: buckets listed over S3: {', '.join(names) or 'none'}"
 
 
+# cooperator's push registry (roles/registry), asked from inside cooperator on loopback.
+REGISTRY_CATALOG = ("import json, urllib.request; print(json.dumps(json.load(urllib.request.urlopen("
+                    "'http://127.0.0.1:5000/v2/_catalog', timeout=5))['repositories']))")
+
+
+def registry_catalog():
+    """One line: what cooperator's registry holds (GET /v2/_catalog), or why not known."""
+    try:
+        proc = run(["docker", "exec", "colab-lab-cooperator", "python3", "-c", REGISTRY_CATALOG],
+                   check=False, timeout=20)
+    except LabError as exc:
+        return f"cooperator:5000: {exc}"
+    if proc.returncode != 0:
+        return "cooperator:5000 not answering (no registry_servers in this inventory?)"
+    repos = json.loads(proc.stdout or "[]")
+    return f"cooperator:5000 /v2/_catalog: {', '.join(repos) or '(empty)'}"
+
+
 def summary(_args):
     path = os.path.join(STATE_DIR, "last-run.json")
     if not os.path.exists(path):
@@ -689,6 +707,7 @@ def summary(_args):
     if any(name.rpartition(".")[2] == "minio"
            for name in data.get("hosts", {}).get("cooperator", {}).get("roles", [])):
         print(_minio_line())
+    print(f"{'registry':<12} {registry_catalog()}")
     print("-" * 72)
     total = sum(h.get("changed", 0) for h in data.get("hosts", {}).values())
     failed = sum(h.get("failed", 0) + h.get("unreachable", 0)

@@ -33,6 +33,9 @@ OPT_IN_SCENARIOS = {
     "edge": "make test-molecule-services (tests/lab converges and checks edge in make test)",
     "mcp": "make test-molecule-services (tests/lab converges and checks mcp in make test)",
     "chezmoi_export": "make test-molecule-services (tests/lab runs chezmoi_export in make test)",
+    # a nested engine installed in prepare, then push, mirror pull-through and refusal:
+    # 4.5-6 min here, over make test's budget; tests/lab converges the registry in make test
+    "registry": "make test-registry (tests/lab converges and checks the registry in make test)",
 }
 _PLAYBOOK = re.compile(r"\.ya?ml$")
 

@@ -1,6 +1,6 @@
 """inventory/lab-arm64 (`make lab LAB_COOPERATOR_ARCH=arm64`) is the lab's inventory less
 what cannot run on an emulated cooperator: the same hosts, groups and director, with
-cooperator out of docker_hosts and gitea_servers only (no host is contacted)."""
+cooperator out of docker_hosts, gitea_servers and registry_servers only (no host is contacted)."""
 from __future__ import annotations
 
 import json
@@ -10,8 +10,8 @@ import subprocess
 from tests.helpers import ROOT, ansible_env, tool
 
 # Groups cooperator leaves under emulation: the nested engine cannot run under qemu-user
-# (README "arm64 cooperator"), and Gitea's stack needs it.
-NOT_EMULATED = {"docker_hosts", "gitea_servers", "minio_servers"}
+# (README "arm64 cooperator"), and the Gitea, MinIO and registry stacks need it.
+NOT_EMULATED = {"docker_hosts", "gitea_servers", "minio_servers", "registry_servers"}
 
 
 def _inventory(name):

@@ -65,10 +65,24 @@ LAB_OVERRIDES = {
     ("minio_servers", "minio_pull"): "local images only: never pull",
     ("minio_servers", "minio_buckets"):
         "production names no bucket yet; the lab makes two so the S3 provisioning runs",
-    ("ai_hosts", "mcp_deploy"): "no ollama/open-webui image and no GPU here: render and check only",
+    ("registry_servers", "registry_image_repository"):
+        "no registry:2 here: Debian's docker-registry (the same distribution program) "
+        "built locally as colab/registry",
+    ("registry_servers", "registry_image_tag"): "the local image's tag (Debian's 2.8 line)",
+    ("registry_servers", "registry_pull"): "the registry's own image is loaded, never pulled",
+    ("registry_servers", "registry_push_images"):
+        "the lab's stand-in images director pulls from cooperator:5000 instead of archives",
+    ("ai_hosts", "mcp_deploy"):
+        "deployed where the inventory has a registry to pull the stand-in from (not the arm64 lab)",
+    ("ai_hosts", "mcp_ollama_image_repository"):
+        "no ollama image here: the labelled stand-in, pulled from cooperator's registry",
+    ("ai_hosts", "mcp_ollama_image_tag"): "the stand-in's tag",
+    ("ai_hosts", "mcp_open_webui_image_repository"):
+        "no open-webui image here: the labelled stand-in, pulled from cooperator's registry",
+    ("ai_hosts", "mcp_open_webui_image_tag"): "the stand-in's tag",
     ("ai_hosts", "mcp_gpu"): "no GPU here",
     ("ai_hosts", "mcp_project_dir"): "/mnt/fortress is not mounted in the lab (no CIFS)",
-    ("ai_hosts", "mcp_secrets"): "nothing is deployed, so no secret is read",
+    ("ai_hosts", "mcp_fortress_root"): "/mnt/fortress is not mounted in the lab (no CIFS)",
     ("all", "infisical_secret_client_id"):
         "the lab's generated identity (.lab/infisical) unless the environment gives one",
     ("all", "infisical_secret_client_secret"):

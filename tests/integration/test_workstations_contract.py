@@ -286,7 +286,9 @@ def test_windows_daemon_json_change_restarts_desktop_once(projector):
     result = _step(projector, "registry-changed")
     assert result["after"]["desktop"]["restarts"] == 1
     daemon = json.loads(result["after"]["files"]["C:\\Users\\crtr\\.docker\\daemon.json"]["content"])
-    assert daemon["registry-mirrors"] == ["http://other.invalid:5000"]
+    # docker_registry is the push registry: insecure-registries only (roles/registry/README.md)
+    assert daemon["insecure-registries"] == ["other.invalid:5000"]
+    assert "registry-mirrors" not in daemon
 
 
 def test_gpu_smoke_test_runs_gpus_all_with_a_local_image(projector):
@@ -543,7 +545,8 @@ def test_macos_apply_adopts_the_app_with_sudo_and_sets_desktop_up(terminator):
     assert [e["user"] for e in _events(state, "install-user")] == ["crtr"]
     assert terminator.sh("test -e /Library/PrivilegedHelperTools/com.docker.vmnetd || echo gone").strip() == "gone"
     daemon = json.loads(terminator.sh("cat /home/crtr/.docker/daemon.json"))
-    assert daemon["registry-mirrors"] == ["http://registry.invalid:5000"]
+    assert daemon["insecure-registries"] == ["registry.invalid:5000"]
+    assert "registry-mirrors" not in daemon
     agent = terminator.sh("cat /home/crtr/Library/LaunchAgents/la.ism.colab.docker-desktop.plist")
     assert "<string>/Applications/Docker.app</string>" in agent and "<key>RunAtLoad</key>" in agent
     assert state["desktop"]["running"] and state["desktop"]["starts"] == 1

@@ -216,7 +216,9 @@ def test_production_ssot_renders_a_valid_caddyfile(converged_lab, tmp_path):
 
 
 def test_mcp_definition_checked_by_compose_and_gpu_only_on_request(converged_lab):
-    res = converged_lab.exec("director", "docker", "compose", "-f", "/srv/colab/mcp/compose.preview.yaml",
+    # the lab deploys the stand-in (inventory/lab/group_vars/ai_hosts.yml): compose_stack's
+    # compose.yaml is the definition Compose runs
+    res = converged_lab.exec("director", "docker", "compose", "-f", "/srv/colab/mcp/compose.yaml",
                              "config", "--format", "json")
     assert res.returncode == 0, res.stderr
     cfg = json.loads(res.stdout)
@@ -224,7 +226,8 @@ def test_mcp_definition_checked_by_compose_and_gpu_only_on_request(converged_lab
     assert "deploy" not in cfg["services"]["ollama"]
     assert cfg["networks"]["default"]["name"] == "cluster-local"
     rc, text = playbook(["--limit", "director", "--tags", "mcp", "--check", "--diff",
-                         "-e", "mcp_gpu=true"], "lab-services-mcp-gpu.log")
+                         "-e", json.dumps({"mcp_gpu": True, "mcp_deploy": False})],
+                        "lab-services-mcp-gpu.log")
     assert rc == 0, tail(text)
     assert "driver: nvidia" in text and "capabilities:" in text
 
