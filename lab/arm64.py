@@ -5,8 +5,10 @@ Debian 13 systemd base image for arm64 with qemu-user-static + binfmt_misc, so t
 cooperator roles can be converged on the architecture they meet in production:
 
     python3 lab/arm64.py binfmt   # qemu-user-static installed, aarch64 registered
-    python3 lab/arm64.py image    # the arm64 base image exists (built once, ~6 min)
-    python3 lab/arm64.py check    # a container of it reports uname -m = aarch64
+    python3 lab/arm64.py image    # the arm64 base image (built once, ~6 min) and the
+                                  # arm64 node image on it (lab/images/node: sshd, admin user)
+    python3 lab/arm64.py check    # a container of each reports uname -m = aarch64
+    python3 lab/arm64.py tag      # the node image's tag (cooperator's, LAB_COOPERATOR_IMAGE)
 
 `make lab LAB_COOPERATOR_ARCH=arm64` and `make test-arm64` call it. Every step checks
 first: a second call changes nothing. Standard library only (runs before the venv).
@@ -27,6 +29,10 @@ import lab  # noqa: E402  pylint: disable=wrong-import-position
 ARCH = "arm64"
 # A tag of its own: the x86_64 base image (colab/debian-systemd:trixie) is never touched.
 IMAGE = os.environ.get("LAB_ARM64_IMAGE", "colab/debian-systemd:trixie-arm64")
+# The arm64 node image: lab/images/node on IMAGE, what the native nodes' image
+# (colab/debian-systemd:trixie-ssh) is on the native base. cooperator is made from it, so
+# the lab reaches it over ssh as the admin user with become, as on the native lab.
+NODE_IMAGE = os.environ.get("LAB_ARM64_NODE_IMAGE", "colab/debian-systemd:trixie-arm64-ssh")
 BINFMT_DIR = "/proc/sys/fs/binfmt_misc"
 BINFMT_CONF = "/usr/lib/binfmt.d/qemu-aarch64.conf"
 BINFMT_NAME = "qemu-aarch64"
@@ -69,11 +75,14 @@ def check_image(tag=IMAGE):
     lab.log(f"{tag} runs emulated: uname -m = {machine}")
 
 
-def ensure_image(tag=IMAGE):
+def ensure_image(tag=IMAGE, node_tag=NODE_IMAGE):
     lab.ensure_engine()
     ensure_binfmt()
     lab.ensure_image(tag, arch=ARCH)
     check_image(tag)
+    # apt-get inside runs emulated: the build's containers get the lowest CPU weight.
+    lab.ensure_node_image(node_tag, base=tag, build_args=lab.EMULATED_RUN_ARGS)
+    check_image(node_tag)
 
 
 def main(argv=None):
@@ -81,8 +90,8 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("binfmt").set_defaults(func=lambda _a: ensure_binfmt())
     sub.add_parser("image").set_defaults(func=lambda _a: ensure_image())
-    sub.add_parser("check").set_defaults(func=lambda _a: check_image())
-    sub.add_parser("tag").set_defaults(func=lambda _a: print(IMAGE))
+    sub.add_parser("check").set_defaults(func=lambda _a: [check_image(t) for t in (IMAGE, NODE_IMAGE)])
+    sub.add_parser("tag").set_defaults(func=lambda _a: print(NODE_IMAGE))
     args = parser.parse_args(argv)
     try:
         args.func(args)

@@ -51,6 +51,11 @@ NODE_IMAGE_CONTEXT = os.path.join(HERE, "images", "node")
 # The cooperator node's image: the node image unless told otherwise (lab/arm64.py sets an
 # emulated arm64 build here for `make lab LAB_COOPERATOR_ARCH=arm64`).
 COOPERATOR_IMAGE = os.environ.get("LAB_COOPERATOR_IMAGE", "") or NODE_IMAGE
+# LAB_COOPERATOR_ARCH=arm64 (the Makefile exports it): cooperator runs emulated, so it
+# gets the lowest CPU weight the engine gives (every process in it, `docker exec`'s
+# included, shares the container's cgroup): other work on the machine keeps the CPU.
+COOPERATOR_ARCH = os.environ.get("LAB_COOPERATOR_ARCH", "")
+EMULATED_RUN_ARGS = ["--cpu-shares", "2"]
 ADMIN_USER = "colab"
 ADMIN_UID = 900  # lab/images/node/Dockerfile
 SSH_TIMEOUT = 10
@@ -72,7 +77,8 @@ SUBNET = "172.31.254.0/24"
 GATEWAY = "172.31.254.1"
 # The Linux nodes of the seed; the last octet mirrors the seed's LAN addresses.
 NODES = {
-    "cooperator": {"ip": "172.31.254.10", "image": COOPERATOR_IMAGE},
+    "cooperator": {"ip": "172.31.254.10", "image": COOPERATOR_IMAGE,
+                   **({"run_args": EMULATED_RUN_ARGS} if COOPERATOR_ARCH else {})},
     "director": {"ip": "172.31.254.30", "image": NODE_IMAGE},
 }
 NOT_IN_LAB = {
@@ -364,9 +370,9 @@ def ensure_image(tag=BASE_IMAGE, arch=None):
     return debootstrap_image(tag, SUITE, BASE_PACKAGES, prepare=_prepare_systemd_rootfs, arch=arch)
 
 
-def node_image_digest():
-    """What the node image is made of: its base and every file of its build context."""
-    digest = hashlib.sha256(BASE_IMAGE.encode())
+def node_image_digest(base=BASE_IMAGE):
+    """What a node image is made of: its base and every file of its build context."""
+    digest = hashlib.sha256(base.encode())
     for name in sorted(os.listdir(NODE_IMAGE_CONTEXT)):
         digest.update(name.encode())
         with open(os.path.join(NODE_IMAGE_CONTEXT, name), "rb") as fh:
@@ -374,22 +380,28 @@ def node_image_digest():
     return digest.hexdigest()[:16]
 
 
-def ensure_node_image():
-    """colab/debian-systemd:trixie-ssh, built FROM the base image when missing or when
-    lab/images/node changed (the image carries the digest of what it was built from)."""
-    ensure_image()
-    want = node_image_digest()
+def ensure_node_image(tag=NODE_IMAGE, base=BASE_IMAGE, build_args=()):
+    """A node image (lab/images/node FROM ``base``: sshd and the admin user), built when
+    missing or when lab/images/node or the base changed (the image carries the digest of
+    what it was built from). The native one is colab/debian-systemd:trixie-ssh on the base
+    image; lab/arm64.py makes the emulated cooperator's the same way on the arm64 base.
+    build_args go to `docker build` (lab/arm64.py lowers an emulated build's CPU weight)."""
+    if base == BASE_IMAGE:
+        ensure_image()
+    elif not image_exists(base):
+        raise LabError(f"base image {base} of node image {tag} is missing")
+    want = node_image_digest(base)
     proc = subprocess.run(["docker", "image", "inspect", "-f",
-                           '{{index .Config.Labels "colab.lab.context"}}', NODE_IMAGE],
+                           '{{index .Config.Labels "colab.lab.context"}}', tag],
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                           check=False, timeout=30)
     if proc.returncode == 0 and proc.stdout.strip() == want:
-        log(f"node image {NODE_IMAGE} present")
+        log(f"node image {tag} present")
         return
-    log(f"building {NODE_IMAGE} from lab/images/node (openssh-server, user {ADMIN_USER})")
-    run(["docker", "build", "-q", "--label", f"colab.lab.context={want}", "-t", NODE_IMAGE,
-         NODE_IMAGE_CONTEXT], timeout=900)
-    log(f"node image {NODE_IMAGE} built")
+    log(f"building {tag} from lab/images/node on {base} (openssh-server, user {ADMIN_USER})")
+    run(["docker", "build", "-q", *build_args, "--build-arg", f"BASE_IMAGE={base}",
+         "--label", f"colab.lab.context={want}", "-t", tag, NODE_IMAGE_CONTEXT], timeout=3600)
+    log(f"node image {tag} built")
 
 
 # --- nodes ---------------------------------------------------------------------------
@@ -582,7 +594,7 @@ def ensure_node(host, spec):
         run(["docker", "run", "-d", "--name", name, "--hostname", host,
              "--network", NETWORK, "--ip", spec["ip"], "--label", "colab.lab=1",
              "--label", f"colab.lab.spec={want}",
-             *SYSTEMD_FLAGS,
+             *SYSTEMD_FLAGS, *spec.get("run_args", []),
              "-v", f"colab-lab-{host}-docker:/var/lib/docker",
              spec.get("image", NODE_IMAGE)])
         log(f"node {host} created ({name}, {spec['ip']})")
