@@ -77,7 +77,7 @@ image:
 # node image (lab/arm64.py: sshd + admin user on the arm64 base), and the lab inventory is
 # inventory/lab-arm64 (the lab's, less the roles that cannot run under emulation on
 # cooperator: README "arm64 cooperator"). Emulated work yields the CPU: the converge runs
-# under nice -n 19 and lab.py gives cooperator the engine's lowest CPU weight.
+# under nice -n 19 and lab.py gives cooperator nice 19's CPU weight (cpu.shares 15).
 LAB_COOPERATOR_ARCH ?=
 LAB_INVENTORY := inventory/lab
 LAB_NICE :=
@@ -144,7 +144,7 @@ molecule: venv link image
 
 # Opt-in, not part of `make test`: molecule/arm64 converges cooperator's roles on an
 # emulated aarch64 node, then again expecting changed=0 (README "arm64 cooperator").
-# Under nice -n 19, and the node gets the engine's lowest CPU weight (its prepare).
+# Under nice -n 19, and the node gets nice 19's CPU weight (its prepare).
 test-arm64: venv link arm64-image
 	nice -n 19 molecule test -s arm64
 

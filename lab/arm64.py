@@ -80,7 +80,7 @@ def ensure_image(tag=IMAGE, node_tag=NODE_IMAGE):
     ensure_binfmt()
     lab.ensure_image(tag, arch=ARCH)
     check_image(tag)
-    # apt-get inside runs emulated: the build's containers get the lowest CPU weight.
+    # apt-get inside runs emulated: the build's containers get nice 19's CPU weight.
     lab.ensure_node_image(node_tag, base=tag, build_args=lab.EMULATED_RUN_ARGS)
     check_image(node_tag)
 

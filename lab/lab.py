@@ -51,11 +51,13 @@ NODE_IMAGE_CONTEXT = os.path.join(HERE, "images", "node")
 # The cooperator node's image: the node image unless told otherwise (lab/arm64.py sets an
 # emulated arm64 build here for `make lab LAB_COOPERATOR_ARCH=arm64`).
 COOPERATOR_IMAGE = os.environ.get("LAB_COOPERATOR_IMAGE", "") or NODE_IMAGE
-# LAB_COOPERATOR_ARCH=arm64 (the Makefile exports it): cooperator runs emulated, so it
-# gets the lowest CPU weight the engine gives (every process in it, `docker exec`'s
-# included, shares the container's cgroup): other work on the machine keeps the CPU.
+# LAB_COOPERATOR_ARCH=arm64 (the Makefile exports it): cooperator runs emulated, so its
+# container gets the CPU weight of a nice -n 19 process (cpu.shares 15: the kernel's CFS
+# weight for nice 19 against 1024 for nice 0, sched_prio_to_weight). Every process in it,
+# the ones `docker exec` starts for Ansible included, shares the container's cgroup, which
+# a `nice` on the controller never reaches: other work on the machine keeps the CPU.
 COOPERATOR_ARCH = os.environ.get("LAB_COOPERATOR_ARCH", "")
-EMULATED_RUN_ARGS = ["--cpu-shares", "2"]
+EMULATED_RUN_ARGS = ["--cpu-shares", "15"]
 ADMIN_USER = "colab"
 ADMIN_UID = 900  # lab/images/node/Dockerfile
 SSH_TIMEOUT = 10

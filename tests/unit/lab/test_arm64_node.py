@@ -47,7 +47,7 @@ def test_arm64_builds_the_node_image_on_the_arm64_base(monkeypatch):
                         lambda tag, base, build_args=(): calls.append(("node", tag, base, list(build_args))))
     arm64.ensure_image()
     assert calls == [("base", arm64.IMAGE, "arm64"), ("check", arm64.IMAGE),
-                     ("node", arm64.NODE_IMAGE, arm64.IMAGE, ["--cpu-shares", "2"]),
+                     ("node", arm64.NODE_IMAGE, arm64.IMAGE, ["--cpu-shares", "15"]),
                      ("check", arm64.NODE_IMAGE)]
     # What the Makefile makes cooperator from (LAB_COOPERATOR_IMAGE): the node image.
     tag = _python("import arm64; arm64.main(['tag'])").strip()
@@ -59,7 +59,7 @@ def test_emulated_cooperator_gets_the_lowest_cpu_weight():
     native = json.loads(_python(code, LAB_COOPERATOR_ARCH=""))
     emulated = json.loads(_python(code, LAB_COOPERATOR_ARCH="arm64"))
     assert "run_args" not in native["cooperator"]
-    assert emulated["cooperator"]["run_args"] == ["--cpu-shares", "2"]
+    assert emulated["cooperator"]["run_args"] == ["--cpu-shares", "15"]
     assert emulated["director"] == native["director"]
 
 
