@@ -254,14 +254,9 @@ def ensure_compose():
     log(f"compose {version} installed")
 
 
-def install_compose_plugin(suite, dest_dir):
-    """Put Debian <suite>'s docker-compose plugin binary at <dest_dir>/docker-compose.
-
-    The .deb is fetched with a private apt state (the host's apt sources stay untouched) and
-    unpacked with dpkg-deb; nothing else of the package is installed. Returns the binary's path.
-    """
-    log(f"fetching Compose V2 from Debian {suite} (a private apt state; "
-        "the host's apt sources stay untouched)")
+def download_deb(suite, package, work):
+    """Download Debian <suite>'s <package> .deb into <work> with a private apt state (the
+    host's apt sources stay untouched); return its path. Nothing is installed."""
     base = os.path.join("/var/cache/colab-lab/apt", suite)
     for sub in ("lists/partial", "archives/partial", "etc/sources.list.d", "etc/preferences.d"):
         os.makedirs(os.path.join(base, sub), exist_ok=True)
@@ -278,29 +273,45 @@ def install_compose_plugin(suite, dest_dir):
         "-o", "Acquire::Retries=3",
     ]
     run(["apt-get", *opts, "update", "-qq"], timeout=600)
-    work = tempfile.mkdtemp(prefix="colab-compose-")
+    proc = subprocess.run(["apt-get", *opts, "download", package], cwd=work,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          timeout=600, check=False)
+    if proc.returncode != 0:
+        raise LabError(f"apt could not download {package} from Debian "
+                       f"{suite}: {proc.stderr.strip().splitlines()[-1:]}")
+    debs = [f for f in os.listdir(work) if f.startswith(f"{package}_") and f.endswith(".deb")]
+    if not debs:
+        raise LabError(f"apt downloaded no {package} package")
+    return os.path.join(work, debs[0])
+
+
+def install_deb_file(suite, package, member, target):
+    """Put one file of Debian <suite>'s <package> (``member``, a path inside the .deb) at
+    ``target``, executable, replaced atomically. The .deb is fetched with a private apt
+    state (download_deb) and unpacked with dpkg-deb; nothing else of it is installed."""
+    work = tempfile.mkdtemp(prefix=f"colab-{package}-")
     try:
-        proc = subprocess.run(["apt-get", *opts, "download", "docker-compose"], cwd=work,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              timeout=600, check=False)
-        if proc.returncode != 0:
-            raise LabError("apt could not download docker-compose from Debian "
-                           f"{suite}: {proc.stderr.strip().splitlines()[-1:]}")
-        debs = [f for f in os.listdir(work) if f.endswith(".deb")]
-        if not debs:
-            raise LabError("apt downloaded no docker-compose package")
-        run(["dpkg-deb", "-x", os.path.join(work, debs[0]), os.path.join(work, "x")])
-        plugin = os.path.join(work, "x/usr/libexec/docker/cli-plugins/docker-compose")
-        if not os.path.exists(plugin):
-            raise LabError(f"{debs[0]} holds no cli-plugins/docker-compose")
-        os.makedirs(dest_dir, exist_ok=True)
-        target = os.path.join(dest_dir, "docker-compose")
-        shutil.copy2(plugin, target + ".new")
+        deb = download_deb(suite, package, work)
+        run(["dpkg-deb", "-x", deb, os.path.join(work, "x")])
+        path = os.path.join(work, "x", member)
+        if not os.path.exists(path):
+            raise LabError(f"{os.path.basename(deb)} holds no {member}")
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(path, target + ".new")
         os.chmod(target + ".new", 0o755)
         os.replace(target + ".new", target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def install_compose_plugin(suite, dest_dir):
+    """Put Debian <suite>'s docker-compose plugin binary at <dest_dir>/docker-compose;
+    returns its path."""
+    log(f"fetching Compose V2 from Debian {suite} (a private apt state; "
+        "the host's apt sources stay untouched)")
+    return install_deb_file(suite, "docker-compose", "usr/libexec/docker/cli-plugins/docker-compose",
+                            os.path.join(dest_dir, "docker-compose"))
 
 
 # --- image --------------------------------------------------------------------------

@@ -75,3 +75,49 @@ def test_make_lab_arm64_converges_an_inventory_that_exists_under_nice():
                             timeout=120, check=True).stdout
     assert "ansible-playbook -i inventory/lab site.yml" in native
     assert "nice" not in native
+
+
+def _arm64(monkeypatch, tmp_path):
+    spec = importlib.util.spec_from_file_location("colab_arm64_binfmt", os.path.join(ROOT, "lab", "arm64.py"))
+    arm64 = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(arm64)
+    binfmt = tmp_path / "binfmt_misc"
+    binfmt.mkdir()
+    (binfmt / "register").write_text("", encoding="utf-8")
+    monkeypatch.setattr(arm64, "BINFMT_DIR", str(binfmt))
+    monkeypatch.setattr(arm64, "ensure_qemu", lambda: arm64.QEMU)
+    monkeypatch.setattr(arm64.lab, "apt_install", lambda _pkgs: None)
+    return arm64, binfmt
+
+
+def test_binfmt_registers_qemu_10_with_credentials_and_disables_the_hosts(monkeypatch, tmp_path):
+    """Under the host's QEMU 7.2 (bookworm) systemd 257 started no service in the arm64
+    node (Result=resources: no sshd, no smbd, molecule arm64's prepare failed at its
+    transient unit); QEMU 10 starts them. Without flag C, sudo says its effective uid
+    is not 0."""
+    arm64, binfmt = _arm64(monkeypatch, tmp_path)
+    (binfmt / "qemu-aarch64").write_text(
+        "enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: POF\noffset 0\n", encoding="utf-8")
+    arm64.ensure_binfmt()
+    line = (binfmt / "register").read_text(encoding="utf-8")
+    assert line == arm64.registration()
+    name, kind, _offset, magic, mask, interpreter, flags = line.split(":")[1:]
+    assert (name, kind, interpreter) == ("qemu-aarch64-colab", "M", "/usr/local/libexec/colab-lab/qemu-aarch64")
+    assert set(flags) == set("OCPF")
+    # aarch64 ELF: e_machine 0xb7 (EM_AARCH64), the magic and mask of QEMU's binfmt.d conf
+    assert magic.endswith(r"\x02\x00\xb7\x00") and mask.endswith(r"\xfe\xff\xff\xff")
+    assert (binfmt / "qemu-aarch64").read_text(encoding="utf-8") == "0"
+
+
+def test_binfmt_registered_as_wanted_is_left_alone(monkeypatch, tmp_path):
+    arm64, binfmt = _arm64(monkeypatch, tmp_path)
+    (binfmt / "qemu-aarch64-colab").write_text(
+        f"enabled\ninterpreter {arm64.QEMU}\nflags: POCF\noffset 0\n", encoding="utf-8")
+    arm64.ensure_binfmt()
+    assert (binfmt / "register").read_text(encoding="utf-8") == ""
+    assert (binfmt / "qemu-aarch64-colab").read_text(encoding="utf-8").startswith("enabled")
+    # registered with other flags (no C): removed and registered again
+    (binfmt / "qemu-aarch64-colab").write_text(f"enabled\ninterpreter {arm64.QEMU}\nflags: POF\n", encoding="utf-8")
+    arm64.ensure_binfmt()
+    assert (binfmt / "qemu-aarch64-colab").read_text(encoding="utf-8") == "-1"
+    assert (binfmt / "register").read_text(encoding="utf-8") == arm64.registration()
