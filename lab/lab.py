@@ -53,6 +53,13 @@ NODE_IMAGE_CONTEXT = os.path.join(HERE, "images", "node")
 # The cooperator node's image: the node image unless told otherwise (lab/arm64.py sets an
 # emulated arm64 build here for `make lab LAB_COOPERATOR_ARCH=arm64`).
 COOPERATOR_IMAGE = os.environ.get("LAB_COOPERATOR_IMAGE", "") or NODE_IMAGE
+# LAB_COOPERATOR_ARCH=arm64 (the Makefile exports it): cooperator runs emulated, so its
+# container gets the CPU weight of a nice -n 19 process (cpu.shares 15: the kernel's CFS
+# weight for nice 19 against 1024 for nice 0, sched_prio_to_weight). Every process in it,
+# the ones `docker exec` starts for Ansible included, shares the container's cgroup, which
+# a `nice` on the controller never reaches: other work on the machine keeps the CPU.
+COOPERATOR_ARCH = os.environ.get("LAB_COOPERATOR_ARCH", "")
+EMULATED_RUN_ARGS = ["--cpu-shares", "15"]
 ADMIN_USER = "colab"
 ADMIN_UID = 900  # lab/images/node/Dockerfile
 SSH_TIMEOUT = 10
@@ -74,7 +81,8 @@ SUBNET = "172.31.254.0/24"
 GATEWAY = "172.31.254.1"
 # The Linux nodes of the seed; the last octet mirrors the seed's LAN addresses.
 NODES = {
-    "cooperator": {"ip": "172.31.254.10", "image": COOPERATOR_IMAGE},
+    "cooperator": {"ip": "172.31.254.10", "image": COOPERATOR_IMAGE,
+                   **({"run_args": EMULATED_RUN_ARGS} if COOPERATOR_ARCH else {})},
     "director": {"ip": "172.31.254.30", "image": NODE_IMAGE},
 }
 NOT_IN_LAB = {
@@ -248,14 +256,9 @@ def ensure_compose():
     log(f"compose {version} installed")
 
 
-def install_compose_plugin(suite, dest_dir):
-    """Put Debian <suite>'s docker-compose plugin binary at <dest_dir>/docker-compose.
-
-    The .deb is fetched with a private apt state (the host's apt sources stay untouched) and
-    unpacked with dpkg-deb; nothing else of the package is installed. Returns the binary's path.
-    """
-    log(f"fetching Compose V2 from Debian {suite} (a private apt state; "
-        "the host's apt sources stay untouched)")
+def download_deb(suite, package, work):
+    """Download Debian <suite>'s <package> .deb into <work> with a private apt state (the
+    host's apt sources stay untouched); return its path. Nothing is installed."""
     base = os.path.join("/var/cache/colab-lab/apt", suite)
     for sub in ("lists/partial", "archives/partial", "etc/sources.list.d", "etc/preferences.d"):
         os.makedirs(os.path.join(base, sub), exist_ok=True)
@@ -272,29 +275,45 @@ def install_compose_plugin(suite, dest_dir):
         "-o", "Acquire::Retries=3",
     ]
     run(["apt-get", *opts, "update", "-qq"], timeout=600)
-    work = tempfile.mkdtemp(prefix="colab-compose-")
+    proc = subprocess.run(["apt-get", *opts, "download", package], cwd=work,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          timeout=600, check=False)
+    if proc.returncode != 0:
+        raise LabError(f"apt could not download {package} from Debian "
+                       f"{suite}: {proc.stderr.strip().splitlines()[-1:]}")
+    debs = [f for f in os.listdir(work) if f.startswith(f"{package}_") and f.endswith(".deb")]
+    if not debs:
+        raise LabError(f"apt downloaded no {package} package")
+    return os.path.join(work, debs[0])
+
+
+def install_deb_file(suite, package, member, target):
+    """Put one file of Debian <suite>'s <package> (``member``, a path inside the .deb) at
+    ``target``, executable, replaced atomically. The .deb is fetched with a private apt
+    state (download_deb) and unpacked with dpkg-deb; nothing else of it is installed."""
+    work = tempfile.mkdtemp(prefix=f"colab-{package}-")
     try:
-        proc = subprocess.run(["apt-get", *opts, "download", "docker-compose"], cwd=work,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              timeout=600, check=False)
-        if proc.returncode != 0:
-            raise LabError("apt could not download docker-compose from Debian "
-                           f"{suite}: {proc.stderr.strip().splitlines()[-1:]}")
-        debs = [f for f in os.listdir(work) if f.endswith(".deb")]
-        if not debs:
-            raise LabError("apt downloaded no docker-compose package")
-        run(["dpkg-deb", "-x", os.path.join(work, debs[0]), os.path.join(work, "x")])
-        plugin = os.path.join(work, "x/usr/libexec/docker/cli-plugins/docker-compose")
-        if not os.path.exists(plugin):
-            raise LabError(f"{debs[0]} holds no cli-plugins/docker-compose")
-        os.makedirs(dest_dir, exist_ok=True)
-        target = os.path.join(dest_dir, "docker-compose")
-        shutil.copy2(plugin, target + ".new")
+        deb = download_deb(suite, package, work)
+        run(["dpkg-deb", "-x", deb, os.path.join(work, "x")])
+        path = os.path.join(work, "x", member)
+        if not os.path.exists(path):
+            raise LabError(f"{os.path.basename(deb)} holds no {member}")
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(path, target + ".new")
         os.chmod(target + ".new", 0o755)
         os.replace(target + ".new", target)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+def install_compose_plugin(suite, dest_dir):
+    """Put Debian <suite>'s docker-compose plugin binary at <dest_dir>/docker-compose;
+    returns its path."""
+    log(f"fetching Compose V2 from Debian {suite} (a private apt state; "
+        "the host's apt sources stay untouched)")
+    return install_deb_file(suite, "docker-compose", "usr/libexec/docker/cli-plugins/docker-compose",
+                            os.path.join(dest_dir, "docker-compose"))
 
 
 # --- image --------------------------------------------------------------------------
@@ -366,9 +385,9 @@ def ensure_image(tag=BASE_IMAGE, arch=None):
     return debootstrap_image(tag, SUITE, BASE_PACKAGES, prepare=_prepare_systemd_rootfs, arch=arch)
 
 
-def node_image_digest():
-    """What the node image is made of: its base and every file of its build context."""
-    digest = hashlib.sha256(BASE_IMAGE.encode())
+def node_image_digest(base=BASE_IMAGE):
+    """What a node image is made of: its base and every file of its build context."""
+    digest = hashlib.sha256(base.encode())
     for name in sorted(os.listdir(NODE_IMAGE_CONTEXT)):
         digest.update(name.encode())
         with open(os.path.join(NODE_IMAGE_CONTEXT, name), "rb") as fh:
@@ -376,22 +395,28 @@ def node_image_digest():
     return digest.hexdigest()[:16]
 
 
-def ensure_node_image():
-    """colab/debian-systemd:trixie-ssh, built FROM the base image when missing or when
-    lab/images/node changed (the image carries the digest of what it was built from)."""
-    ensure_image()
-    want = node_image_digest()
+def ensure_node_image(tag=NODE_IMAGE, base=BASE_IMAGE, build_args=()):
+    """A node image (lab/images/node FROM ``base``: sshd and the admin user), built when
+    missing or when lab/images/node or the base changed (the image carries the digest of
+    what it was built from). The native one is colab/debian-systemd:trixie-ssh on the base
+    image; lab/arm64.py makes the emulated cooperator's the same way on the arm64 base.
+    build_args go to `docker build` (lab/arm64.py lowers an emulated build's CPU weight)."""
+    if base == BASE_IMAGE:
+        ensure_image()
+    elif not image_exists(base):
+        raise LabError(f"base image {base} of node image {tag} is missing")
+    want = node_image_digest(base)
     proc = subprocess.run(["docker", "image", "inspect", "-f",
-                           '{{index .Config.Labels "colab.lab.context"}}', NODE_IMAGE],
+                           '{{index .Config.Labels "colab.lab.context"}}', tag],
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                           check=False, timeout=30)
     if proc.returncode == 0 and proc.stdout.strip() == want:
-        log(f"node image {NODE_IMAGE} present")
+        log(f"node image {tag} present")
         return
-    log(f"building {NODE_IMAGE} from lab/images/node (openssh-server, user {ADMIN_USER})")
-    run(["docker", "build", "-q", "--label", f"colab.lab.context={want}", "-t", NODE_IMAGE,
-         NODE_IMAGE_CONTEXT], timeout=900)
-    log(f"node image {NODE_IMAGE} built")
+    log(f"building {tag} from lab/images/node on {base} (openssh-server, user {ADMIN_USER})")
+    run(["docker", "build", "-q", *build_args, "--build-arg", f"BASE_IMAGE={base}",
+         "--label", f"colab.lab.context={want}", "-t", tag, NODE_IMAGE_CONTEXT], timeout=3600)
+    log(f"node image {tag} built")
 
 
 # --- nodes ---------------------------------------------------------------------------
@@ -584,7 +609,7 @@ def ensure_node(host, spec):
         run(["docker", "run", "-d", "--name", name, "--hostname", host,
              "--network", NETWORK, "--ip", spec["ip"], "--label", "colab.lab=1",
              "--label", f"colab.lab.spec={want}",
-             *SYSTEMD_FLAGS,
+             *SYSTEMD_FLAGS, *spec.get("run_args", []),
              "-v", f"colab-lab-{host}-docker:/var/lib/docker",
              spec.get("image", NODE_IMAGE)])
         log(f"node {host} created ({name}, {spec['ip']})")
