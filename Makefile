@@ -194,9 +194,10 @@ ee-push: venv
 	  timeout 1800 docker exec colab-lab-cooperator docker push "$(EE_LAB_REGISTRY)/$$tag"; \
 	fi
 
-# Windows/macOS contract scenarios (whole playbooks against stand-ins; slow, not in `make test`).
+# Windows/macOS contract tests alone (whole playbooks against stand-ins, about 5 min idle;
+# `make test` runs them too, in tests/integration).
 test-workstations: venv link image
-	COLAB_WORKSTATIONS_CONTRACT=1 pytest tests/integration/test_workstations_contract.py
+	pytest tests/integration/test_workstations_contract.py
 
 # --- packaging ------------------------------------------------------------------------
 build: venv

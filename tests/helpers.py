@@ -109,3 +109,22 @@ def changed_tasks(text):
         if match and current is not None and (current, match["host"]) not in found:
             found.append((current, match["host"]))
     return found
+
+
+# The lab secret store's seed (lab/secret_store.py writes it at `lab.py up`): the one reader
+# of .lab/infisical/seed.json for every test layer.
+LAB_SEED = os.path.join(ROOT, ".lab", "infisical", "seed.json")
+
+
+def lab_seed():
+    """The lab secret store's seed: projects, environments, folders, identities."""
+    import json  # pylint: disable=import-outside-toplevel
+
+    with open(LAB_SEED, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def lab_secrets(path, env="prod"):
+    """{name: value} of one folder of the lab's single project."""
+    (project,) = lab_seed()["projects"].values()
+    return dict(project["environments"][env]["folders"][path]["secrets"])

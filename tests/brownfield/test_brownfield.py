@@ -29,7 +29,7 @@ import textwrap
 
 import pytest
 
-from tests.helpers import ROOT, ansible_env, parse_recap, run_logged, tail, tool
+from tests.helpers import ROOT, ansible_env, lab_secrets, parse_recap, run_logged, tail, tool
 
 pytestmark = pytest.mark.lab
 
@@ -84,12 +84,6 @@ def sh(script, input_data=None, timeout=300):
     assert res.returncode == 0, f"{script}\n{res.stdout}\n{res.stderr}"
     return res.stdout
 
-
-def lab_secrets(path):
-    with open(os.path.join(ROOT, ".lab", "infisical", "seed.json"), encoding="utf-8") as fh:
-        seed = json.load(fh)
-    (project,) = seed["projects"].values()
-    return dict(project["environments"]["prod"]["folders"][path]["secrets"])
 
 
 def playbook(args, name, extra=None, tmp_path=None):

@@ -31,14 +31,14 @@ import uuid
 import pytest
 import yaml
 
-from tests.helpers import ROOT, ansible_env, run_logged, tail, tool
+from tests.helpers import ROOT, RecapError, ansible_env, parse_recap, run_logged, tail, tool
 
 STANDINS = os.path.join(ROOT, "tests", "integration", "standins")
 STANDIN_COLLECTIONS = os.path.join(STANDINS, "collections")
 REAL_WINDOWS = None  # resolved lazily: the installed ansible.windows
 
 WIN_MODULES = [
-    "win_command", "win_copy", "win_file", "win_get_url", "win_group_membership", "win_optional_feature",
+    "win_command", "win_copy", "win_file", "win_get_url", "win_group_membership", "win_hosts", "win_optional_feature",
     "win_package", "win_reboot", "win_reg_stat", "win_regedit", "win_stat", "win_user",
 ]
 PIN = {"version": "4.43.1", "build": "198352"}
@@ -46,19 +46,21 @@ INSTALLER_SHA = hashlib.sha256(b"Docker Desktop Installer.exe 4.43.1").hexdigest
 INSTALLER_URL = "https://desktop.docker.com/win/main/amd64/198352/Docker%20Desktop%20Installer.exe"
 UNINSTALL = "HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\Docker Desktop"
 RUN_KEY = "HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Run"
-# The scenarios that run whole playbooks (about 20 runs) are slow on a loaded 2-core machine:
-# they run with `make test-workstations` (COLAB_WORKSTATIONS_CONTRACT=1); `make test` runs the
-# static, inventory and early-failure tests of this file.
-SCENARIO = pytest.mark.skipif(os.environ.get("COLAB_WORKSTATIONS_CONTRACT") != "1",
-                              reason="playbook scenarios run with `make test-workstations`")
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+# The whole file runs in `make test` (about 5 min on an idle 2-core machine: some 25
+# playbook runs); `make test-workstations` runs it alone.
+# The cluster's names as the wiring gives them (inventory/common/wiring.yml), on TEST-NET
+# addresses: nothing is ever sent to them.
+HOSTS_ENTRIES = [{"name": "cooperator", "ip": "192.0.2.10", "aliases": ["cooperator.colab"]},
+                 {"name": "director", "ip": "192.0.2.30", "aliases": ["director.colab"]},
+                 {"name": "projector", "ip": "192.0.2.20"}, {"name": "terminator", "ip": "192.0.2.40"}]
 
 
 def recap(text, host):
-    for name, ok, changed, unreachable, failed in RECAP.findall(text):
-        if name == host:
-            return {"ok": int(ok), "changed": int(changed), "unreachable": int(unreachable), "failed": int(failed)}
-    raise AssertionError("no PLAY RECAP line for %s:\n%s" % (host, tail(text)))
+    """The host's totals from the one recap parser (tests/helpers.py)."""
+    try:
+        return parse_recap(text)[host]
+    except (RecapError, KeyError) as exc:
+        raise AssertionError("no PLAY RECAP line for %s (%s):\n%s" % (host, exc, tail(text))) from exc
 
 
 def _windows_collection_path():
@@ -102,6 +104,11 @@ def fresh_windows_host(**overrides):
         "desktop": {"running": False, "starts": 0, "restarts": 0},
         "images": ["nvcr.io/nvidia/k8s/cuda-sample:nbody"],
         "gpu": {"name": "NVIDIA GeForce RTX 2060 with Max-Q Design", "driver": "581.57"},
+        # The hosts file: Windows' stock comment header (illustrative) and a line written by
+        # hand with an old address for cooperator, which the base layer must replace.
+        "hosts_file": ["# Copyright (c) 1993-2009 Microsoft Corp.", "#",
+                       "# This is a sample HOSTS file used by Microsoft TCP/IP for Windows.",
+                       "192.0.2.99 cooperator  # old address, by hand"],
         "events": [],
     }
     state.update(overrides)
@@ -134,6 +141,7 @@ class WindowsRun:
             "docker_users": ["crtr", "ghost"],
             "docker_registry": "registry.invalid:5000",
             "docker_compose_version": "2.40.3",
+            "base_hosts_entries": HOSTS_ENTRIES,
         }
         hostvars.update(host_vars or {})
         inventory = {"all": {"children": {
@@ -179,6 +187,9 @@ def projector(tmp_path_factory, win_specs):
         rc, out = run.play(playbook, *args)
         run.steps[name] = {"rc": rc, "out": out, "before": before, "after": run.state, "calls": run.calls()}
 
+    step("base-check", "base.yml", "--check", "--diff")
+    step("base", "base.yml")
+    step("base-again", "base.yml")
     step("check-fresh", "docker.yml", "--check")
     step("apply", "docker.yml")
     step("apply-again", "docker.yml")
@@ -202,7 +213,22 @@ def _events(state, kind):
     return [e for e in state.get("events", []) if e["kind"] == kind]
 
 
-@SCENARIO
+def test_windows_base_layer_writes_the_cluster_names_into_the_hosts_file(projector):
+    check = _step(projector, "base-check")
+    assert recap(check["out"], "projector")["changed"] > 0, "check mode predicted nothing on a fresh host"
+    assert check["after"]["hosts_file"] == check["before"]["hosts_file"], "check mode changed the hosts file"
+    assert "+192.0.2.10 cooperator cooperator.colab" in check["out"], "the diff does not show the new line"
+    applied = _step(projector, "base")["after"]["hosts_file"]
+    assert applied[:3] == check["before"]["hosts_file"][:3], "the stock comments were not kept"
+    entries = [line.split("#")[0].split() for line in applied if not line.startswith("#")]
+    assert entries == [["192.0.2.10", "cooperator", "cooperator.colab"], ["192.0.2.30", "director", "director.colab"],
+                       ["192.0.2.20", "projector"], ["192.0.2.40", "terminator"]], applied
+    again = _step(projector, "base-again")
+    assert recap(again["out"], "projector")["changed"] == 0, tail(again["out"], 80)
+    hosts_calls = [c for c in again["calls"] if c["module"] == "ansible.windows.win_hosts"]
+    assert {c["args"]["action"] for c in hosts_calls} == {"set"}
+
+
 def test_windows_check_mode_on_a_fresh_host_predicts_and_changes_nothing(projector):
     result = _step(projector, "check-fresh")
     assert recap(result["out"], "projector")["changed"] > 0, "check mode predicted nothing on a fresh host"
@@ -214,7 +240,6 @@ def test_windows_check_mode_on_a_fresh_host_predicts_and_changes_nothing(project
     assert "would run `wsl --update` as crtr" in result["out"]
 
 
-@SCENARIO
 def test_windows_apply_gives_projector_what_the_seed_gives_it(projector):
     result = _step(projector, "apply")
     out, state, calls = result["out"], result["after"], result["calls"]
@@ -248,7 +273,6 @@ def test_windows_apply_gives_projector_what_the_seed_gives_it(projector):
     assert wsl and all(c["args"].get("output_encoding_override") == "utf-16" for c in wsl)
 
 
-@SCENARIO
 def test_windows_second_apply_and_check_change_nothing(projector):
     again = _step(projector, "apply-again")
     assert recap(again["out"], "projector")["changed"] == 0, tail(again["out"], 80)
@@ -258,7 +282,6 @@ def test_windows_second_apply_and_check_change_nothing(projector):
     assert recap(check["out"], "projector")["changed"] == 0, tail(check["out"], 80)
 
 
-@SCENARIO
 def test_windows_daemon_json_change_restarts_desktop_once(projector):
     result = _step(projector, "registry-changed")
     assert result["after"]["desktop"]["restarts"] == 1
@@ -268,7 +291,6 @@ def test_windows_daemon_json_change_restarts_desktop_once(projector):
     assert "registry-mirrors" not in daemon
 
 
-@SCENARIO
 def test_gpu_smoke_test_runs_gpus_all_with_a_local_image(projector):
     result = _step(projector, "gpu")
     assert recap(result["out"], "projector")["changed"] == 0
@@ -279,7 +301,6 @@ def test_gpu_smoke_test_runs_gpus_all_with_a_local_image(projector):
     assert "GPU Device 0" in result["out"]
 
 
-@SCENARIO
 def test_gpu_smoke_test_names_a_missing_image_and_a_missing_driver(tmp_path, win_specs):
     desktop_up = fresh_windows_host(
         images=[], desktop={"running": True, "starts": 1, "restarts": 0},
@@ -294,7 +315,6 @@ def test_gpu_smoke_test_names_a_missing_image_and_a_missing_driver(tmp_path, win
     assert rc != 0 and "nvidia-smi on projector failed" in out
 
 
-@SCENARIO
 def test_windows_old_wsl_is_updated_without_a_reboot(tmp_path, win_specs):
     old = WindowsRun(tmp_path, win_specs, fresh_windows_host(
         wsl={"store_version": "2.0.9.0", "latest": "2.6.1.0", "distributions": []},
@@ -418,15 +438,19 @@ def terminator(tmp_path_factory):
     with mac_container(tmp_path_factory.mktemp("terminator")) as run:
         run.steps = {}
         for step, playbook, args in (
+                ("base-check", "base.yml", ["--check", "--diff"]),
+                ("base", "base.yml", []),
+                ("base-again", "base.yml", []),
                 ("check-fresh", "docker.yml", ["--check"]),
                 ("apply", "docker.yml", []),
                 ("apply-again", "docker.yml", []),
                 ("check-again", "docker.yml", ["--check"]),
                 ("workstation", "workstations.yml", ["--tags", "workstation"]),
                 ("workstation-again", "workstations.yml", ["--tags", "workstation"])):
-            before = run.state
+            before, hosts = run.state, run.sh("cat /etc/hosts")
             rc, out = run.play(playbook, *args)
-            run.steps[step] = {"rc": rc, "out": out, "before": before, "after": run.state, "calls": run.calls()}
+            run.steps[step] = {"rc": rc, "out": out, "before": before, "after": run.state, "calls": run.calls(),
+                               "hosts_before": hosts, "hosts_after": run.sh("cat /etc/hosts")}
         yield run
 
 
@@ -444,6 +468,9 @@ class MacRun:
             "ansible_become_password": password,
             "docker_registry": "registry.invalid:5000",
             "docker_compose_version": "2.40.3",
+            "base_hosts_entries": HOSTS_ENTRIES,
+            # /etc/hosts is a bind mount in the container standing in for the Mac.
+            "base_hosts_unsafe_writes": True,
         }
         hostvars.update(host_vars or {})
         inventory = {"all": {"children": {
@@ -480,7 +507,23 @@ class MacRun:
         return [json.loads(line) for line in self.sh("cat /var/lib/colab-standin/calls.jsonl").splitlines() if line]
 
 
-@SCENARIO
+def test_macos_base_layer_writes_the_cluster_names_with_sudo(terminator):
+    check = _step(terminator, "base-check")
+    assert recap(check["out"], "terminator")["changed"] == 1, tail(check["out"], 80)
+    assert "+192.0.2.40 terminator" in check["out"], "the diff does not show the block"
+    assert "colab.cluster nodes" not in check["hosts_before"]
+    assert check["hosts_after"] == check["hosts_before"], "check mode changed /etc/hosts"
+    applied = _step(terminator, "base")
+    assert recap(applied["out"], "terminator")["changed"] == 1
+    hosts = applied["hosts_after"]
+    assert "192.0.2.10 cooperator cooperator.colab\n" in hosts and hosts.startswith(check["hosts_before"])
+    # /etc/hosts belongs to root: the write went through sudo with the password.
+    assert terminator.sh("stat -c %U /etc/hosts").strip() == "root"
+    again = _step(terminator, "base-again")
+    assert recap(again["out"], "terminator")["changed"] == 0, tail(again["out"], 80)
+    assert again["hosts_after"] == hosts
+
+
 def test_macos_check_mode_on_a_fresh_host_predicts_and_changes_nothing(terminator):
     result = _step(terminator, "check-fresh")
     assert recap(result["out"], "terminator")["changed"] > 0
@@ -489,7 +532,6 @@ def test_macos_check_mode_on_a_fresh_host_predicts_and_changes_nothing(terminato
     assert result["after"] == result["before"]
 
 
-@SCENARIO
 def test_macos_apply_adopts_the_app_with_sudo_and_sets_desktop_up(terminator):
     result = _step(terminator, "apply")
     state, calls, out = result["after"], result["calls"], result["out"]
@@ -512,7 +554,6 @@ def test_macos_apply_adopts_the_app_with_sudo_and_sets_desktop_up(terminator):
     assert "Compose 2.40.3-desktop.1" in out
 
 
-@SCENARIO
 def test_macos_second_apply_and_check_change_nothing(terminator):
     again = _step(terminator, "apply-again")
     assert recap(again["out"], "terminator")["changed"] == 0, tail(again["out"], 80)
@@ -522,7 +563,6 @@ def test_macos_second_apply_and_check_change_nothing(terminator):
     assert recap(check["out"], "terminator")["changed"] == 0, tail(check["out"], 80)
 
 
-@SCENARIO
 def test_macos_workstation_role_installs_the_seed_tooling_once(terminator):
     first = _step(terminator, "workstation")
     assert recap(first["out"], "terminator")["changed"] > 0
@@ -533,7 +573,6 @@ def test_macos_workstation_role_installs_the_seed_tooling_once(terminator):
     assert [e["tool"] for e in _events(again["after"], "mise-install")] == ["docker-compose@2.40.3"]
 
 
-@SCENARIO
 def test_macos_without_a_sudo_password_fails_early(terminator):
     run = MacRun(terminator.dir, terminator.container, "", host_vars={"ansible_become_password": ""},
                  label="no-sudo")
@@ -583,3 +622,27 @@ def test_winrm_validates_certificates_unless_explicitly_opted_out():
     assert render("ansible_winrm_server_cert_validation") == "validate"
     assert render("ansible_winrm_ca_trust_path")
     assert render("ansible_winrm_server_cert_validation", colab_winrm_insecure_skip_verify=True) == "ignore"
+
+
+def test_the_base_layer_gives_windows_and_macos_hosts_the_cluster_names():
+    """playbooks/base.yml runs on every host, and the wiring gives every host the entries."""
+    # pylint: disable=import-outside-toplevel
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+    from ansible.vars.hostvars import HostVars
+    from ansible.vars.manager import VariableManager
+
+    with open(os.path.join(ROOT, "playbooks", "base.yml"), encoding="utf-8") as handle:
+        plays = yaml.safe_load(handle)
+    targeted = {group for play in plays for group in play["hosts"].split(":")}
+    assert {"linux", "macos", "windows"} <= targeted, plays[0]["hosts"]
+    loader = DataLoader()
+    inventory = InventoryManager(loader=loader, sources=[os.path.join(ROOT, "inventory", "production")])
+    manager = VariableManager(loader=loader, inventory=inventory)
+    manager._hostvars = HostVars(inventory=inventory, variable_manager=manager, loader=loader)  # as the executor does
+    for host in ("projector", "terminator"):
+        hostvars = manager.get_vars(host=inventory.get_host(host))
+        entries = Templar(loader=loader, variables=hostvars).template(hostvars["base_hosts_entries"])
+        assert sorted(entry["name"] for entry in entries) == ["cooperator", "director", "projector", "terminator"], \
+            (host, entries)

@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 
-from tests.helpers import ROOT
+from tests.helpers import lab_seed
 
 NODE_LOG = "/run/colab-argv-samples.log"
 NODE_STOP = "/run/colab-argv-samples.stop"
@@ -101,8 +101,7 @@ class ArgvSampler:
 
 def lab_secret_values():
     """{(path, name): value} of every secret the lab store holds, plus the identity's secret."""
-    with open(os.path.join(ROOT, ".lab", "infisical", "seed.json"), encoding="utf-8") as fh:
-        seed = json.load(fh)
+    seed = lab_seed()
     values = {}
     for project in seed["projects"].values():
         for env in project["environments"].values():

@@ -19,7 +19,7 @@ import tomllib
 
 import pytest
 
-from tests.helpers import ROOT, ansible_env, run_logged, tail, tool
+from tests.helpers import ROOT, ansible_env, lab_secrets, run_logged, tail, tool
 
 pytestmark = pytest.mark.lab
 
@@ -31,13 +31,6 @@ CONFIG_DIR = "/var/lib/colab/gitea/config"
 GITEA_FQDN = "git.lab.colab.test"
 ADMIN = "colab-admin"
 
-
-def lab_secrets(path):
-    """The lab secret store's values for one path (.lab/infisical/seed.json)."""
-    with open(os.path.join(ROOT, ".lab", "infisical", "seed.json"), encoding="utf-8") as fh:
-        seed = json.load(fh)
-    (project,) = seed["projects"].values()
-    return dict(project["environments"]["prod"]["folders"][path]["secrets"])
 
 
 def api_status(lab, path, user, password):

@@ -26,6 +26,7 @@ FILES = sorted(
        os.path.join(ROOT, "roles", "docker", "handlers", "main.yml")]
     + glob.glob(os.path.join(ROOT, "roles", "gpu", "tasks", "*.yml"))
     + glob.glob(os.path.join(ROOT, "roles", "workstation", "tasks", "*.yml"))
+    + [os.path.join(ROOT, "roles", "base", "tasks", name) for name in ("windows.yml", "macos.yml")]
 )
 KEYWORDS = set(Task.fattributes) | set(Block.fattributes) | set(Handler.fattributes) | {"block", "rescue", "always"}
 
