@@ -79,7 +79,7 @@ def _entry(name):
         lines = fh.read().splitlines()
     entry = {"enabled": bool(lines) and lines[0] == "enabled"}
     for line in lines[1:]:   # "interpreter /path", "flags: POCF", "offset 0", ...
-        key, _, value = line.partition(" ")
+        key, value = (line.split(" ", 1) + [""])[:2]
         entry[key.rstrip(":")] = value.strip()
     return entry
 

@@ -85,7 +85,6 @@ def sh(script, input_data=None, timeout=300):
     return res.stdout
 
 
-
 def playbook(args, name, extra=None, tmp_path=None):
     cmd = [tool("ansible-playbook"), "-i", "inventory/lab", *args]
     if extra is not None:

@@ -99,7 +99,7 @@ def test_minio_role_provisions_buckets_over_s3(standin_image, tmp_path):
     api, console = _free_port(), _free_port()
     base = str(tmp_path)
     playbook = tmp_path / "minio.yml"
-    repository, _, tag = IMAGE.rpartition(":")
+    repository, tag = IMAGE.rsplit(":", 1)
     playbook.write_text(PLAYBOOK.format(project=PROJECT, base=base, api=api, console=console,
                                         repository=repository, tag=tag))
     secrets_file = tmp_path / "secrets.yml"

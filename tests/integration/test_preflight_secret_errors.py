@@ -40,5 +40,5 @@ def test_secret_row_names_the_lookups_cause(tmp_path):
     row = flat[flat.index("localhost secrets gitea_secrets: "):]
     assert row.startswith(f"localhost secrets gitea_secrets: infisical_secret: cannot reach Infisical at "
                           f"http://127.0.0.1:{port} (timeout 1s, 4 attempts): "), row[:400]
-    assert "Connection refused" in row.split(";")[0], row[:400]
+    assert "Connection refused" in row.split(";", maxsplit=1)[0], row[:400]
     assert os.path.basename(tool("ansible-playbook")) == "ansible-playbook"

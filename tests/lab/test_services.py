@@ -32,7 +32,6 @@ GITEA_FQDN = "git.lab.colab.test"
 ADMIN = "colab-admin"
 
 
-
 def api_status(lab, path, user, password):
     """HTTP status of Gitea's API on cooperator, basic auth given to curl on stdin (-K -)."""
     res = subprocess.run(["docker", "exec", "-i", lab.container(COOP), "curl", "-sS", "-o",
