@@ -256,7 +256,8 @@ def test_service_never_healthy(converged_lab):
     recreate (create under a temporary name, stop and remove the old container, rename the
     new one) is complete: the service has exactly one container, under its own name,
     running the new definition; the old container is gone, not stopped beside it; the
-    services whose definition did not change (gitea-db) keep their containers."""
+    services whose definition did not change (gitea-db) keep their containers; the failed
+    task reports changed with the actions and commands it ran."""
     extra = '{"gitea_extra_env": {"http_proxy": "http://127.0.0.1:9"}, "gitea_wait_timeout": 45}'
     before = gitea_containers(converged_lab)
     assert sorted(before) == ["gitea", "gitea-db"] and all(c[2] == "running" for c in before.values()), before
@@ -272,6 +273,9 @@ def test_service_never_healthy(converged_lab):
     assert "fatal: [cooperator]" in text, tail(text, 60)
     assert "service gitea did not become healthy within wait_timeout=45s: it is running" in msg, tail(text, 60)
     assert "Last log lines:" in msg and "gitea-standin: serving /api/healthz on :3000" in msg, tail(text, 60)
+    # the failure says what was applied before the wait (before the fix: changed: false)
+    fatal = text[text.index("fatal: [cooperator]"):]
+    assert "changed: true" in fatal.split("PLAY RECAP")[0], tail(text, 60)
     leaked = [key for key, value in lab_secret_values().items() if value in text]
     assert not leaked, f"secret values in the failed run's output: {leaked}"
     # not half-replaced: one container per service, under its own name, running
