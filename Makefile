@@ -158,7 +158,8 @@ test: venv link engine image
 
 # Faults during a converge, on the lab (tests/lab/faults): secret store down and slow,
 # the nested engine stopped, director stopped mid-converge, ansible-playbook killed during
-# an apply, the project directory's filesystem full. Not in `make test`: measured 23 min alone
+# an apply, the project directory's filesystem full, smbd stopped, a service never healthy
+# (those two: 156 s measured). Not in `make test`: measured 23 min alone
 # (1375 s on 2 shared cores, of which 692 s is the lab fixture's converge, idempotence and
 # check), so about 11 min on top of `make test`'s lab layer, beyond the ~6 min budget.
 test-faults: venv link engine image

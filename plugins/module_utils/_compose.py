@@ -82,6 +82,11 @@ class ComposeError(Exception):
 # ---------------------------------------------------------------------------------------------
 # Pure helpers (unit tested)
 # ---------------------------------------------------------------------------------------------
+def flat_actions(actions, names):
+    """["<service> <action>", ...] for ``names`` in that order: the RV(actions) list."""
+    return ["%s %s" % (n, a) for n in names for a in actions.get(n, [])]
+
+
 def redact(obj, secrets):
     """Return obj with every secret value replaced by MASK (recursively).
 
@@ -1328,7 +1333,15 @@ class ComposeStack:
         if planned and not check:
             final = self.read_containers()
         if p["wait"] and p["state"] != "stopped" and not check:
-            final = self.wait(config, selected, final)
+            try:
+                final = self.wait(config, selected, final)
+            except ComposeError as exc:
+                # what Compose applied before the wait stays applied: the failure says so
+                exc.details.update(self._redact({
+                    "changed": bool(changed or files_changed),
+                    "actions": flat_actions(actions, selected),
+                    "commands": self.commands}))
+                raise
         return self._result(config, st["hashes"], selected, actions, orphans, final, st["ids"],
                             changed or files_changed, before, view, resources)
 
@@ -1385,7 +1398,7 @@ class ComposeStack:
                 "config_hash": hashes.get(name),
                 "containers": [c["id"][:12] for c in current],
             }
-        flat = ["%s %s" % (n, a) for n in selected for a in actions.get(n, [])]
+        flat = flat_actions(actions, selected)
         flat += ["(%s) %s" % (n, a) for n in sorted(resources) for a in resources[n]]
         result = {
             "changed": changed,
@@ -1456,7 +1469,7 @@ class ComposeStack:
                 self.run(cmd, apply=True)
         if state_file and not check:
             os.remove(state_path)
-        flat = ["%s %s" % (n, a) for n in sorted(actions) for a in actions[n]]
+        flat = flat_actions(actions, sorted(actions))
         result = {
             "changed": bool(planned) or state_file,
             "services": {n: {"actions": a, "state": "missing" if a or not by_service.get(n) else by_service[n][0]["state"],

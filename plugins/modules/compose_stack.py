@@ -237,6 +237,9 @@ options:
         A container that exits fails at once; one that is unhealthy is waited on until
         O(wait_timeout) (health can recover).
       - On failure the error names the service and shows its last log lines (secret values redacted).
+        What was applied before the wait stays applied (a recreated service has exactly one
+        container, the new one, under its own name), and the failed result says so with RV(changed),
+        RV(actions) and RV(commands).
     type: bool
     default: false
   wait_timeout:

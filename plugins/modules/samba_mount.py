@@ -133,7 +133,11 @@ options:
     type: int
     default: 30
   probe:
-    description: Before mounting, check that the server accepts TCP connections on O(port).
+    description:
+      - With O(state=mounted) or O(state=present) (Linux), check first that the server accepts TCP
+        connections on O(port) within O(timeout). A server that does not answer (smbd stopped, host down)
+        fails the task before anything is written, mounted or unmounted, naming the server and the reason.
+      - V(false) writes the fstab line and the credentials file for a server that is down.
     type: bool
     default: true
   port:
@@ -505,13 +509,18 @@ class LinuxMount:
                   "the old ones. Close what uses it, or choose on_busy=lazy or on_busy=next_automount"
                   % (self.path, text))
 
+    def probe_server(self):
+        """The server answers on its SMB port, or the run stops here, before anything is written:
+        an fstab line and credentials for a share that does not answer are not a converged client."""
+        server = server_of(self.p["src"])
+        reason = probe_tcp(server, self.p["port"], self.p["timeout"])
+        if reason is not None:
+            self.fail("the SMB server %s (smbd) does not answer on TCP %s: %s. Nothing was written, mounted or "
+                      "unmounted. Start smbd on %s, or set probe=false to write the fstab line and the "
+                      "credentials file for a server that is down" % (server, self.p["port"], reason, server))
+
     def mount_now(self):
         self.check_cifs()
-        if self.p["probe"]:
-            server = server_of(self.p["src"])
-            reason = probe_tcp(server, self.p["port"], self.p["timeout"])
-            if reason is not None:
-                self.fail("the SMB server %s does not answer on TCP %s: %s" % (server, self.p["port"], reason))
         self.actions.append("mount")
         if self.module.check_mode:
             return
@@ -544,6 +553,8 @@ class LinuxMount:
         if state in ("mounted", "present"):
             if state == "mounted":
                 self.check_cifs()
+            if self.p["probe"]:
+                self.probe_server()
             cred_changed = self.ensure_credentials()
             fstab_changed = self.ensure_fstab()
             if fstab_changed and systemd:

@@ -15,6 +15,7 @@ import time
 import pytest
 
 from tests.helpers import OUTPUT, ROOT, ansible_env, parse_recap, run_logged, tail, tool
+from tests.lab.exposure import lab_secret_values
 
 pytestmark = pytest.mark.lab
 COOP, DIRECTOR = "cooperator", "director"
@@ -196,3 +197,94 @@ def test_project_dir_full(converged_lab):
     finally:
         rc, text = play("project-dir-full-revert", "--limit", COOP, "--tags", "gitea")
     assert rc == 0, tail(text, 60)
+
+
+def client_files(lab):
+    """director's side of the share as the client role leaves it: the fstab and every
+    credentials file, by content and inode/mtime (an atomic rewrite changes both)."""
+    return lab.exec(DIRECTOR, "sh", "-c", "cat /etc/fstab; cd /etc/samba/credentials && "
+                    "stat -c '%n %i %Y %a' * && sha256sum *", check=True).stdout
+
+
+def test_smbd_stopped(converged_lab):
+    """smbd stopped on cooperator while director's storage client converges (`--limit director`:
+    the server play, which would start smbd again, has no host). samba_mount probes TCP 445
+    first, so the run stops before the client's files are written."""
+    before = client_files(converged_lab)
+    stack = gitea_ids(converged_lab)
+    converged_lab.exec(COOP, "systemctl", "stop", "smbd", check=True)
+    try:
+        assert converged_lab.exec(COOP, "systemctl", "is-active", "smbd").stdout.strip() != "active"
+        rc, text = play("smbd-stopped", "--limit", DIRECTOR, "--tags", "samba_client")
+        after = client_files(converged_lab)
+    finally:
+        converged_lab.exec(COOP, "systemctl", "start", "smbd", check=True)
+    assert rc != 0
+    msg = flat(text)
+    assert "fatal: [director]" in text, tail(text, 60)
+    server = converged_lab.ip(COOP)
+    assert f"the SMB server {server} (smbd) does not answer on TCP 445: Connection refused" in msg, tail(text, 60)
+    assert "Nothing was written, mounted or unmounted" in msg
+    assert parse_recap(text)[DIRECTOR]["failed"] == 1
+    assert after == before, "the client's fstab line or credentials file was rewritten"
+    assert gitea_ids(converged_lab) == stack, "cooperator's running stack was touched"
+    converges_then_idle("smbd-stopped", "--tags", "samba_server,samba_client", hosts=(COOP, DIRECTOR))
+    assert client_files(converged_lab) == before
+
+
+def gitea_containers(lab):
+    """{service: (id, name, state)} of every container of the gitea project, stopped ones too."""
+    out = lab.exec(COOP, "docker", "ps", "-a", "--no-trunc", "--filter", "label=com.docker.compose.project=gitea",
+                   "--format", '{{.Label "com.docker.compose.service"}} {{.ID}} {{.Names}} {{.State}}',
+                   check=True).stdout
+    found = {}
+    for line in out.splitlines():
+        service, cid, name, state = line.split()
+        assert service not in found, f"two containers for {service}: {out}"
+        found[service] = (cid, name, state)
+    return found
+
+
+def test_service_never_healthy(converged_lab):
+    """Gitea's own health check (curl http://localhost:3000/api/healthz, roles/gitea/vars) never
+    passes: an http_proxy that refuses connections sits in the container's environment, which
+    the health check inherits; the service itself serves as before (no new image, nothing
+    persisted in app.ini, unlike a GITEA__ setting). The wait fails naming the service and its
+    redacted log tail.
+
+    What compose_stack guarantees when the wait fails: `up` has returned, so Compose's
+    recreate (create under a temporary name, stop and remove the old container, rename the
+    new one) is complete: the service has exactly one container, under its own name,
+    running the new definition; the old container is gone, not stopped beside it; the
+    services whose definition did not change (gitea-db) keep their containers; the failed
+    task reports changed with the actions and commands it ran."""
+    extra = '{"gitea_extra_env": {"http_proxy": "http://127.0.0.1:9"}, "gitea_wait_timeout": 45}'
+    before = gitea_containers(converged_lab)
+    assert sorted(before) == ["gitea", "gitea-db"] and all(c[2] == "running" for c in before.values()), before
+    try:
+        rc, text = play("never-healthy", "--limit", COOP, "--tags", "gitea", "-e", extra)
+        during = gitea_containers(converged_lab)
+        env = converged_lab.exec(COOP, "docker", "inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}",
+                                 during["gitea"][0], check=True).stdout.split()
+    finally:
+        revert_rc, revert = play("never-healthy-revert", "--limit", COOP, "--tags", "gitea")
+    assert rc != 0
+    msg = flat(text)
+    assert "fatal: [cooperator]" in text, tail(text, 60)
+    assert "service gitea did not become healthy within wait_timeout=45s: it is running" in msg, tail(text, 60)
+    assert "Last log lines:" in msg and "gitea-standin: serving /api/healthz on :3000" in msg, tail(text, 60)
+    # the failure says what was applied before the wait (before the fix: changed: false)
+    fatal = text[text.index("fatal: [cooperator]"):]
+    assert "changed: true" in fatal.split("PLAY RECAP")[0], tail(text, 60)
+    leaked = [key for key, value in lab_secret_values().items() if value in text]
+    assert not leaked, f"secret values in the failed run's output: {leaked}"
+    # not half-replaced: one container per service, under its own name, running
+    assert sorted(during) == ["gitea", "gitea-db"], during
+    assert during["gitea-db"] == before["gitea-db"], "gitea-db was recreated or stopped"
+    cid, name, state = during["gitea"]
+    assert cid != before["gitea"][0] and name == before["gitea"][1] and state == "running", (before, during)
+    assert "http_proxy=http://127.0.0.1:9" in env, env
+    assert revert_rc == 0, tail(revert, 80)
+    converges_then_idle("never-healthy", "--limit", COOP, "--tags", "gitea")
+    after = gitea_containers(converged_lab)
+    assert after["gitea-db"] == before["gitea-db"] and after["gitea"][2] == "running", after

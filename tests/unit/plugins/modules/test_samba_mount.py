@@ -467,15 +467,12 @@ def test_check_mode_predicts_mount_without_running_it(linux, monkeypatch, capsys
 
 
 def test_unreachable_server_fails_before_mount(linux, monkeypatch, capsys):
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
-    port = closed.getsockname()[1]
-    closed.close()
+    port = closed_port()
     kernel = Kernel(linux)
     result, _unused = run_module(samba_mount.main, dict(direct(linux), port=port), monkeypatch, capsys,
                                  commands=kernel)
     assert result["failed"]
-    assert result["msg"].startswith("the SMB server 127.0.0.1 does not answer on TCP %d:" % port)
+    assert result["msg"].startswith("the SMB server 127.0.0.1 (smbd) does not answer on TCP %d:" % port)
     assert not any(v.startswith("mount") for v in kernel.verbs())
 
 
@@ -679,3 +676,30 @@ def test_macos_mount_point_is_where_mount_volume_puts_it(mac, monkeypatch, capsy
     result, _unused = run_module(samba_mount.main, dict(mac["args"], path="/Volumes/other"), monkeypatch, capsys,
                                  commands=FakeMac())
     assert result["failed"] and result["msg"].startswith("path must be /Volumes/fortress on macOS")
+
+
+# --- 8. a server that does not answer (issue 17.1: smbd stopped) ---------------------------
+def closed_port():
+    """A loopback port nothing listens on: connect() is refused, as with smbd stopped."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("state,automount", [("present", False), ("present", True), ("mounted", True)])
+def test_server_not_answering_fails_before_anything_is_written(linux, monkeypatch, capsys, state, automount):
+    """Before: state=present and the automount path never probed, so a stopped smbd went unnoticed."""
+    args = dict(linux["args"], state=state, automount=automount, port=closed_port())
+    kernel = Kernel(linux)
+    result, _unused = run_module(samba_mount.main, args, monkeypatch, capsys, commands=kernel)
+    assert result.get("failed"), result
+    assert result["msg"].startswith("the SMB server 127.0.0.1 (smbd) does not answer on TCP %s: " % args["port"])
+    assert "Nothing was written" in result["msg"] and SECRET not in str(result)
+    assert not written(linux) and [v for v in kernel.verbs() if "modprobe" not in v] == []
+
+
+def test_probe_false_writes_the_files_for_a_server_that_is_down(linux, monkeypatch, capsys):
+    args = dict(linux["args"], state="present", probe=False, port=closed_port())
+    result, _unused = run_module(samba_mount.main, args, monkeypatch, capsys, commands=Kernel(linux))
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"] and written(linux)
