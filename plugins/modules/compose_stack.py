@@ -238,7 +238,7 @@ options:
         O(wait_timeout) (health can recover).
       - On failure the error names the service and shows its last log lines (secret values redacted).
         What was applied before the wait stays applied (a recreated service has exactly one
-        container, the new one, under its own name), and the failed result says so with RV(changed),
+        container, the new one, under its own name), and the failed result says so with C(changed),
         RV(actions) and RV(commands).
     type: bool
     default: false
