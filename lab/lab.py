@@ -29,9 +29,12 @@ import importlib.util
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import shlex
+import socket
+import struct
 import sys
 import tarfile
 import tempfile
@@ -712,6 +715,77 @@ def registry_catalog():
     return f"cooperator:5000 /v2/_catalog: {', '.join(repos) or '(empty)'}"
 
 
+def dns_query_a(name, server, port=53, timeout=3.0):
+    """The A records of `name` from the DNS server at `server` (one UDP query, the message
+    format of RFC 1035 section 4): (rcode, [address, ...]). rcode 0 is NOERROR, 3 NXDOMAIN."""
+    qid = int.from_bytes(os.urandom(2), "big")
+    question = b"".join(bytes([len(label)]) + label.encode("ascii") for label in name.rstrip(".").split("."))
+    packet = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + question + b"\0" + struct.pack(">HH", 1, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.sendto(packet, (server, port))
+        reply = sock.recv(4096)
+    rid, flags, qdcount, ancount = struct.unpack(">HHHH", reply[:8])
+    if rid != qid:
+        raise OSError(f"DNS answer for another query ({rid} != {qid})")
+
+    def skip_name(pos):
+        while True:
+            length = reply[pos]
+            if length >= 0xC0:      # a compression pointer ends the name
+                return pos + 2
+            if length == 0:
+                return pos + 1
+            pos += 1 + length
+
+    pos = 12
+    for _ in range(qdcount):
+        pos = skip_name(pos) + 4
+    addresses = []
+    for _ in range(ancount):
+        pos = skip_name(pos)
+        rtype, _rclass, _ttl, length = struct.unpack(">HHIH", reply[pos:pos + 10])
+        pos += 10
+        if rtype == 1 and length == 4:
+            addresses.append(socket.inet_ntoa(reply[pos:pos + 4]))
+        pos += length
+    return flags & 0x000F, addresses
+
+
+def ssot_names(path=None):
+    """[(fqdn, local_ip)] of the lab's domain SSOT (the gitea and edge roles write it as
+    `- fqdn: ...` items with `local_ip:`), in file order."""
+    path = path or os.path.join(STATE_DIR, "ssot", "domains.yml")
+    if not os.path.exists(path):
+        return []
+    found, current = [], {}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            match = re.match(r"^(-\s+|\s+)(fqdn|local_ip):\s*(\S+)\s*$", line)
+            if not match:
+                continue
+            if match.group(1).startswith("-"):
+                current = {}
+                found.append(current)
+            current[match.group(2)] = match.group(3).strip("'\"")
+    return [(e["fqdn"], e.get("local_ip", "")) for e in found if "fqdn" in e]
+
+
+def dns_lines(server_host="cooperator"):
+    """What the edge's DNS (dnsmasq on cooperator in the lab) answers for each SSOT name."""
+    server = NODES[server_host]["ip"]
+    lines = []
+    for fqdn, want in ssot_names():
+        try:
+            rcode, got = dns_query_a(fqdn, server)
+        except OSError as exc:
+            lines.append(f"{fqdn}: no answer from {server} ({exc})")
+            continue
+        note = "" if got == [want] else f" (the SSOT says {want or 'no local_ip'})"
+        lines.append(f"{fqdn} -> {', '.join(got) or ('NXDOMAIN' if rcode == 3 else f'rcode {rcode}')}{note}")
+    return lines
+
+
 def summary(_args):
     path = os.path.join(STATE_DIR, "last-run.json")
     if not os.path.exists(path):
@@ -733,6 +807,8 @@ def summary(_args):
            for name in data.get("hosts", {}).get("cooperator", {}).get("roles", [])):
         print(_minio_line())
     print(f"{'registry':<12} {registry_catalog()}")
+    for line in dns_lines():
+        print(f"{'dns':<12} {line}   (dnsmasq on cooperator, asked from here)")
     print("-" * 72)
     total = sum(h.get("changed", 0) for h in data.get("hosts", {}).values())
     failed = sum(h.get("failed", 0) + h.get("unreachable", 0)

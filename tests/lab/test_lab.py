@@ -93,6 +93,25 @@ def test_summary_names_hosts_roles_and_absent_nodes(converged_lab):
     assert totals and totals.groups() == ("0", "0"), out
 
 
+def test_summary_shows_the_registry_minio_and_the_dns_answers(converged_lab):
+    """The summary's service lines come from the services themselves: the registry's
+    catalog, MinIO's buckets over S3, and an answer of the edge's DNS (the real dnsmasq on
+    cooperator) for every SSOT name, which must be that name's local_ip."""
+    from tests.lab.conftest import lab_tool  # pylint: disable=import-outside-toplevel
+
+    out = subprocess.run(["python3", "lab/lab.py", "summary"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    assert re.search(r"^registry\s+cooperator:5000 /v2/_catalog: \S", out, re.M), out
+    assert re.search(r"^MinIO \(stand-in .*buckets listed over S3: lab-artifacts, lab-backups$", out, re.M), out
+    names = lab_tool.ssot_names()
+    assert names and all(ip for _name, ip in names), names
+    for fqdn, local_ip in names:
+        assert re.search(rf"^dns\s+{re.escape(fqdn)} -> {re.escape(local_ip)}\s", out, re.M), (fqdn, out)
+        assert lab_tool.dns_query_a(fqdn, converged_lab.ip("cooperator")) == (0, [local_ip])
+    # a name outside the SSOT is not invented by the edge's DNS
+    assert lab_tool.dns_query_a("not-in-the-ssot.lab.colab.test", converged_lab.ip("cooperator"))[1] == []
+
+
 def test_summary_ssh_commands_work_as_printed(converged_lab):
     out = subprocess.run(["python3", "lab/lab.py", "summary"], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout
