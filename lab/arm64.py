@@ -17,14 +17,26 @@ first: a second call changes nothing. Standard library only (runs before the ven
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
 
-import lab  # noqa: E402  pylint: disable=wrong-import-position
+
+def _lab_tool():
+    """lab/lab.py, by its path: `import lab` can also find the lab/ directory as a namespace
+    package (from the project root, e.g. after a test's `from lab import images`)."""
+    loaded = sys.modules.get("lab")
+    if loaded is not None and getattr(loaded, "__file__", None) == os.path.join(HERE, "lab.py"):
+        return loaded
+    spec = importlib.util.spec_from_file_location("colab_lab_tool_for_arm64", os.path.join(HERE, "lab.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+lab = _lab_tool()
 
 ARCH = "arm64"
 # A tag of its own: the x86_64 base image (colab/debian-systemd:trixie) is never touched.

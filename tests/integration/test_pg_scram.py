@@ -8,6 +8,8 @@ another. The image is the lab's (lab/images/postgres), built here when missing.
 """
 from __future__ import annotations
 
+import importlib.util
+import os
 import secrets
 import subprocess
 import time
@@ -15,8 +17,14 @@ import uuid
 
 import pytest
 
-from lab import images
 from plugins.filter.postgres import pg_scram_sha256
+from tests.helpers import ROOT
+
+# lab/images.py by its path (`from lab import images` would make the lab/ directory a
+# namespace package named `lab` for every later import in the session).
+_spec = importlib.util.spec_from_file_location("colab_lab_images_scram", os.path.join(ROOT, "lab", "images.py"))
+images = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(images)
 
 NAME = f"colab-it-pg-scram-{uuid.uuid4().hex[:8]}"
 
