@@ -739,10 +739,10 @@ def dns_query_a(name, server, port=53, timeout=3.0):
             pos += 1 + length
 
     pos = 12
-    for _ in range(qdcount):
+    for _question in range(qdcount):
         pos = skip_name(pos) + 4
     addresses = []
-    for _ in range(ancount):
+    for _answer in range(ancount):
         pos = skip_name(pos)
         rtype, _rclass, _ttl, length = struct.unpack(">HHIH", reply[pos:pos + 10])
         pos += 10
