@@ -102,8 +102,11 @@ def digests():
 @pytest.fixture(scope="module")
 def brownfield(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("brownfield")
-    # a new cooperator (director stays as tests/lab left it)
+    # a new cooperator (director stays as tests/lab left it), its nested engine's storage
+    # included: the stacks tests/lab deployed there would come back with the engine (restart
+    # policies) and flap on the ports the hand-started ones hold
     subprocess.run(["docker", "rm", "-f", "-v", NODE], capture_output=True, check=False)
+    subprocess.run(["docker", "volume", "rm", "-f", f"{NODE}-docker"], capture_output=True, check=False)
     up = subprocess.run(["python3", os.path.join(ROOT, "lab", "lab.py"), "up"], capture_output=True,
                         text=True, timeout=1800, check=False)
     assert up.returncode == 0, up.stdout + up.stderr
