@@ -24,3 +24,20 @@ if COLLECTIONS not in sys.path:
 from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder  # noqa: E402
 
 _AnsibleCollectionFinder(paths=[COLLECTIONS])._install()  # pylint: disable=protected-access
+
+
+def pytest_terminal_summary(terminalreporter):
+    """What this machine could not do: every test's NOT_DONE properties (tests/helpers.py),
+    listed at the end of the run, so a host without a feature is a reported outcome."""
+    from tests.helpers import NOT_DONE  # pylint: disable=import-outside-toplevel
+
+    lines = []
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for key, value in getattr(report, "user_properties", ()):
+                if key == NOT_DONE and getattr(report, "when", "call") == "call":
+                    lines.append("%s: %s" % (report.nodeid, value))
+    if lines:
+        terminalreporter.write_sep("=", "what this machine could not do")
+        for line in dict.fromkeys(lines):
+            terminalreporter.write_line(line)

@@ -128,3 +128,72 @@ def lab_secrets(path, env="prod"):
     """{name: value} of one folder of the lab's single project."""
     (project,) = lab_seed()["projects"].values()
     return dict(project["environments"][env]["folders"][path]["secrets"])
+
+
+# --- the host ------------------------------------------------------------------------
+# lab/hostprobe.py measures what this machine can do (`make test` runs it first and prints
+# its table); this is the one reader of its .cache/hostprobe.json for every test layer. A
+# file from another kernel, or none (pytest run alone), is probed again here.
+HOST_PROBE = os.path.join(ROOT, ".cache", "hostprobe.json")
+_PROBE = {}
+
+
+def _hostprobe_module():
+    import importlib.util  # pylint: disable=import-outside-toplevel
+
+    # by its path: importing `lab` would make lab/ a namespace package for the session
+    spec = importlib.util.spec_from_file_location("colab_hostprobe", os.path.join(ROOT, "lab", "hostprobe.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def host_probe():
+    """{kernel, time, features: {name: {ok, detail, ...}}} of this machine (lab/hostprobe.py)."""
+    import json  # pylint: disable=import-outside-toplevel
+
+    if "result" not in _PROBE:
+        result = None
+        try:
+            with open(HOST_PROBE, encoding="utf-8") as fh:
+                result = json.load(fh)
+        except (OSError, ValueError):
+            pass
+        if not result or result.get("kernel") != os.uname().release:
+            module = _hostprobe_module()
+            result = module.probe()
+            module.write(result, HOST_PROBE)
+        _PROBE["result"] = result
+    return _PROBE["result"]
+
+
+def host_has(feature):
+    """Whether this machine offers `feature` (a key of lab/hostprobe.py's table)."""
+    return host_probe()["features"][feature]["ok"]
+
+
+def molecule_env(**extra):
+    """ansible_env for `molecule test`, with what molecule.yml files interpolate from the host
+    probe: COLAB_MOLECULE_AUTOFS_DEVICES, the devices list of a node that runs systemd
+    automounts ([/dev/autofs] only where the host has it)."""
+    devices = "[/dev/autofs]" if host_has("autofs") else "[]"
+    return ansible_env(COLAB_MOLECULE_AUTOFS_DEVICES=devices, **extra)
+
+
+# What a test could not do on this machine (a host feature it lacks) is an outcome of its
+# own, reported, never a silent skip: a scenario prints NOT_DONE_MARK lines, the test records
+# them with record_property(NOT_DONE, ...), and tests/conftest.py lists them at the end of
+# the run ("what this machine could not do"); the junit xml carries them as properties.
+NOT_DONE = "could_not_do"
+NOT_DONE_MARK = "COLAB-NOT-DONE:"
+
+
+def not_done_lines(text):
+    """The distinct NOT_DONE_MARK messages in a tool's output, in order."""
+    found = []
+    for line in text.splitlines():
+        if NOT_DONE_MARK in line:
+            message = line.split(NOT_DONE_MARK, 1)[1].strip().strip("\"',")
+            if message and message not in found:
+                found.append(message)
+    return found
