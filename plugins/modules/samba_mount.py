@@ -176,8 +176,12 @@ options:
 notes:
   - "The project's build machines have no kernel CIFS (C(modprobe cifs) finds no module): there the
     module fails O(state=mounted) with exactly that reason before changing anything, and
-    O(state=present) is what works. Their kernel has autofs: systemd automount units run for real
-    in the project's tests."
+    O(state=present) is what works. Where the machine has C(/dev/autofs), systemd automount units run
+    for real in the project's tests; where it does not (some kernels of the same kind), systemd
+    cannot start them, and O(state=mounted) with an automount fails before writing anything, naming
+    C(/dev/autofs), while O(state=present) still works. A stock Debian kernel lists C(autofs) in
+    C(/proc/filesystems) only once the module is loaded (systemd loads it at boot), so the module
+    never decides on that list."
   - "The macOS branch is covered by unit tests only (no Mac is available to the project's tests).
     References: Apple, AppleScript Language Guide and Standard Additions (C(mount volume)); launchd.plist(5);
     security(1) (C(-i), C(show-keychain-info), C(add-internet-password -T)).
@@ -308,10 +312,20 @@ from ansible_collections.colab.cluster.plugins.module_utils._samba import (
 
 PROC_FILESYSTEMS = "/proc/filesystems"
 SYSTEMD_RUNTIME = "/run/systemd/system"
+# systemd starts .automount units only where this node exists (recorded without it: "Operation on
+# or unit type of ... not supported on this system"); /proc/filesystems is no answer, since a
+# stock Debian kernel lists autofs only once the module is loaded.
+DEV_AUTOFS = "/dev/autofs"
 
 NO_CIFS = ("the kernel cannot mount CIFS: %s. Nothing was unmounted. Use state=present to write the fstab "
            "line and the credentials file only, or run on a kernel with CIFS (Debian's kernels load the cifs "
            "module on first use)")
+
+
+NO_AUTOFS = ("systemd cannot start %s here: %s does not exist, and systemd runs automount units only where "
+             "it does (the kernel offers no autofs to this system; a container gets it only from a host that "
+             "has it, with --device /dev/autofs). Nothing was written. Use state=present to write the fstab line "
+             "and the credentials file only, or automount=false to mount without an automount")
 
 
 class LinuxHost:
@@ -479,6 +493,11 @@ class LinuxMount:
         if loadable is False and says_module_missing(message):
             self.fail(NO_CIFS % ("'cifs' is not loaded and modprobe cannot find it (%s)" % message))
 
+    def check_autofs(self):
+        """Fail with NO_AUTOFS, before anything is written, when systemd could not start the automount."""
+        if not os.path.exists(DEV_AUTOFS):
+            self.fail(NO_AUTOFS % (self.unit, DEV_AUTOFS))
+
     def unmount(self, entry, on_busy):
         """Unmount ``entry``; on a busy mount follow ``on_busy``. True when it is gone (or will be)."""
         self.actions.append("unmount")
@@ -553,6 +572,8 @@ class LinuxMount:
         if state in ("mounted", "present"):
             if state == "mounted":
                 self.check_cifs()
+                if self.use_automount and not unit_active:
+                    self.check_autofs()
             if self.p["probe"]:
                 self.probe_server()
             cred_changed = self.ensure_credentials()

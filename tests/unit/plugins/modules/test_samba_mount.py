@@ -32,9 +32,9 @@ FS_LOADED = "nodev\tsysfs\n\text4\nnodev\tautofs\nnodev\tcifs\n"
 FS_NOT_LOADED = "nodev\tsysfs\n\text4\nnodev\tautofs\n"
 
 
-def recorded():
-    """{section: {"rc", "out", "err"}} of the recorded capture."""
-    with open(os.path.join(FIXTURES, "recorded", "debian13-systemd257.txt"), encoding="utf-8") as handle:
+def recorded(name="debian13-systemd257.txt"):
+    """{section: {"rc", "out", "err"}} of a recorded capture."""
+    with open(os.path.join(FIXTURES, "recorded", name), encoding="utf-8") as handle:
         text = handle.read()
     sections = {}
     for chunk in text.split("=== ")[1:]:
@@ -47,6 +47,7 @@ def recorded():
 
 
 REC = recorded()
+NO_AUTOFS_REC = recorded("debian13-systemd257-no-autofs.txt")
 
 
 class Kernel:
@@ -170,6 +171,9 @@ def linux(tmp_path, monkeypatch):
     systemd_dir = tmp_path / "run-systemd-system"
     monkeypatch.setattr(samba_mount, "PROC_FILESYSTEMS", str(proc_fs))
     monkeypatch.setattr(samba_mount, "SYSTEMD_RUNTIME", str(systemd_dir), raising=False)
+    dev_autofs = tmp_path / "dev-autofs"
+    dev_autofs.write_text("")
+    monkeypatch.setattr(samba_mount, "DEV_AUTOFS", str(dev_autofs), raising=False)
     fstab = tmp_path / "fstab"
     fstab.write_text("UUID=abc / ext4 defaults 0 1\n")
     if os.geteuid() != 0:  # chown to root needs root; the checks on owner are skipped then
@@ -368,6 +372,25 @@ def test_automount_on_a_kernel_without_cifs_fails_before_writing(linux, monkeypa
     result, _unused = run_module(samba_mount.main, linux["args"], monkeypatch, capsys, commands=kernel)
     assert result["failed"] and "the kernel cannot mount CIFS" in result["msg"]
     assert kernel.verbs() == ["/usr/bin/modprobe -n cifs"] and not written(linux)
+
+
+def test_automount_without_dev_autofs_fails_before_writing(linux, monkeypatch, capsys):
+    """systemd refuses to start an automount without /dev/autofs (recorded:
+    fixtures/samba_mount/recorded/debian13-systemd257-no-autofs.txt); the module says so first."""
+    answer = NO_AUTOFS_REC["start_automount_no_autofs"]
+    assert answer["rc"] == 1 and "not supported on this system" in answer["err"]
+    assert NO_AUTOFS_REC["dev_autofs"]["rc"] != 0
+    monkeypatch.setattr(samba_mount, "DEV_AUTOFS", str(linux["tmp"] / "no-such-dev-autofs"))
+    kernel = Kernel(linux)
+    result, _unused = run_module(samba_mount.main, linux["args"], monkeypatch, capsys, commands=kernel)
+    assert result["failed"] and result["msg"].startswith("systemd cannot start %s here: %s does not exist"
+                                                         % (result["automount_unit"], linux["tmp"] / "no-such-dev-autofs"))
+    assert "state=present" in result["msg"]
+    assert kernel.verbs() == [] and not written(linux)
+    # present still writes the fstab line and the credentials file
+    present, _unused = run_module(samba_mount.main, dict(linux["args"], state="present"), monkeypatch, capsys,
+                                  commands=kernel)
+    assert present["changed"] and present["fstab_changed"] and written(linux)
 
 
 def test_unmounted_and_absent_stop_the_automount(linux, monkeypatch, capsys):
