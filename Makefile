@@ -18,8 +18,11 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
-# pytest runs the slow layers in this order and stops at the first failure.
-PYTEST_LAYERS ?= tests/unit tests/integration tests/molecule tests/lab tests/brownfield
+# `make test` runs its layers with tests/layers.py (the table there: hostprobe, yamllint,
+# ansible-lint, sanity, unit, integration, molecule, lab, brownfield), each in its own run:
+# a failing layer never hides the next ones, and the end prints one line per layer
+# (passed/failed/skipped, seconds), the skip reasons and what this machine could not do.
+# LAYERS="unit molecule" runs only those; PYTEST_ARGS is added to every pytest layer.
 # In their own targets (each says what it costs): the fault suite, molecule mesh.
 # tests/lab/test_awx_runner.py is in: it builds the EE (tests/ee.py, cached by content)
 # and runs site.yml through ansible-runner in it on the lab the lab tests converged
@@ -27,7 +30,7 @@ PYTEST_LAYERS ?= tests/unit tests/integration tests/molecule tests/lab tests/bro
 # of the build 224 s (+ base ~35 s and wheel download ~2 min when cold), the runner's
 # syntax job 25 s, converge 84 s, second run 169 s: ~11 min at that load (README
 # "AWX execution environment").
-PYTEST_SKIP := --ignore=tests/lab/faults
+LAYERS ?=
 
 .PHONY: help host venv link engine image lab lab-up lab-converge lab-summary lab-down drift \
         lint yamllint ansible-lint sanity unit integration molecule ee test build changelog clean \
@@ -38,7 +41,7 @@ help:
 	@echo "make lab        set everything up and converge the lab (cooperator + director)"
 	@echo "make lab-down   remove every lab container, volume and network"
 	@echo "make drift      what a converge would change (INVENTORY=inventory/production)"
-	@echo "make test       set everything up and pass every test"
+	@echo "make test       set everything up and pass every test (each layer runs and reports: tests/layers.py)"
 	@echo "make lint | sanity | unit | integration | molecule | build"
 	@echo "make ee         build the execution environment image here (offline, cached by content)"
 	@echo "make lab LAB_COOPERATOR_ARCH=arm64   the lab with an emulated aarch64 cooperator (slow)"
@@ -141,6 +144,7 @@ integration: venv link engine
 	pytest tests/integration
 
 molecule: venv link image
+	@$(PYTHON) lab/hostprobe.py
 	pytest tests/molecule
 
 # Opt-in, not part of `make test`: molecule/arm64 converges cooperator's roles on an
@@ -150,11 +154,8 @@ test-arm64: venv link arm64-image
 	nice -n 19 molecule test -s arm64
 
 test: venv link engine image
-	@$(PYTHON) lab/lab.py packages docker-registry
-	$(MAKE) --no-print-directory yamllint
-	$(MAKE) --no-print-directory ansible-lint
-	$(MAKE) --no-print-directory sanity
-	pytest -x $(PYTEST_LAYERS) $(PYTEST_SKIP)
+	@$(PYTHON) lab/lab.py packages docker-registry shellcheck
+	$(BIN)/python tests/layers.py $(LAYERS)
 
 # Faults during a converge, on the lab (tests/lab/faults): secret store down and slow,
 # the nested engine stopped, director stopped mid-converge, ansible-playbook killed during
