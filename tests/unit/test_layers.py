@@ -101,3 +101,12 @@ def test_make_test_layers_are_in_order_and_known():
     assert pytest_order == ["unit", "integration", "molecule", "lab", "brownfield"]
     for index, layer in enumerate(layers.LAYERS):
         assert set(layer["needs"]) <= set(names[:index]), layer
+
+
+def test_make_test_runs_the_layers_through_the_runner():
+    """`make test` once ran `pytest -x` over every layer: one failure hid the later layers."""
+    with open(os.path.join(ROOT, "Makefile"), encoding="utf-8") as fh:
+        text = fh.read()
+    recipe = text.split("\ntest: ", 1)[1].split("\n\n", 1)[0]
+    assert "tests/layers.py" in recipe, recipe
+    assert "pytest" not in recipe.replace("tests/layers.py", ""), recipe
