@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """What this machine can do, measured once: the one place that knows the host.
 
 Machines of this kind differ (ENVIRONMENT.md: one kernel had /dev/autofs, another not).
