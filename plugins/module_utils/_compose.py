@@ -65,7 +65,16 @@ _UP_ACTIONS = ("create", "recreate", "start", "scale")
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
 OVERRIDE_FILES = ("compose.override.yaml", "compose.override.yml",
                   "docker-compose.override.yml", "docker-compose.override.yaml")
-_REFRESH_RE = re.compile(r"^(daily|weekly|every_(?P<every>[0-9hms]+))$")
+# str2duration.go@v2.1.0 (github.com/xhit/go-str2duration, what compose-go types.go GetPullPolicy
+# @v2.9.1 parses every_<duration> with): unitMap, in nanoseconds
+_DURATION_UNITS = {"ns": 1, "us": 10 ** 3, "\u00b5s": 10 ** 3, "\u03bcs": 10 ** 3, "ms": 10 ** 6,
+                   "s": 10 ** 9, "m": 60 * 10 ** 9, "h": 3600 * 10 ** 9, "d": 86400 * 10 ** 9,
+                   "w": 7 * 86400 * 10 ** 9}
+_DURATION_PART = re.compile(r"(?P<int>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?P<unit>[^0-9.]*)")
+# types.go@v2.9.1 (compose-go): the `service:` prefix of network_mode / ipc / pid, replaced by
+# `container:` + the referenced service's container id (convergence.go resolveSharedNamespaces)
+SERVICE_PREFIX = "service:"
+CONTAINER_PREFIX = "container:"
 # Where the docker CLI looks for its plugins (after $DOCKER_CONFIG/cli-plugins).
 _PLUGIN_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
                 "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins")
@@ -397,13 +406,93 @@ def go_json(obj) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
-def service_hash(svc: dict, version) -> str:
+def unescape_dollars(obj):
+    """The values Compose works with, from ``config`` output: ``config`` doubles every ``$`` of the
+    document it prints, keys and values (cmd/compose/config.go escapeDollarSign@v2.26.1 and @v2.40.3;
+    inline in runConfig@v5.5.0), so that it reads back as itself. The hashes of ``up`` are taken
+    before that escaping: ``$$`` -> ``$`` is its exact inverse."""
+    if isinstance(obj, str):
+        return obj.replace("$$", "$")
+    if isinstance(obj, dict):
+        return {unescape_dollars(k): unescape_dollars(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [unescape_dollars(v) for v in obj]
+    return obj
+
+
+def service_references(svc: dict) -> list:
+    """The services a service points at through ``network_mode`` / ``ipc`` / ``pid: service:X`` or
+    ``volumes_from: [X]`` (not ``container:...``): what convergence.go resolveServiceReferences
+    (@v2.26.1, @v2.40.3, @v5.5.0) replaces by a container id before hashing."""
+    found = []
+    for key in ("network_mode", "ipc", "pid"):
+        value = svc.get(key)
+        if isinstance(value, str) and value.startswith(SERVICE_PREFIX):
+            found.append(value[len(SERVICE_PREFIX):])
+    for vol in svc.get("volumes_from") or []:
+        spec = str(vol).split(":")
+        if spec[0] != "container":
+            found.append(spec[0])
+    return sorted(set(found))
+
+
+def _reference_id(name: str, by_service: dict):
+    """``dependencies.sorted()[0].ID``: the referenced service's container (one-offs excluded)
+    whose canonical name sorts first (containers.go sorted, compose.go getCanonicalContainerName,
+    @v2.40.3), or None when it has none (then Compose creates it first: a new id)."""
+    found = sorted(by_service.get(name) or [], key=lambda c: c.get("name") or c["id"][:12])
+    return found[0]["id"] if found else None
+
+
+def resolve_references(svc: dict, by_service: dict, volumes_from: bool = True):
+    """The service as ``up`` hashes it: ``service:X`` of network_mode / ipc / pid replaced by
+    ``container:<id>``, and each volumes_from entry by the bare id (``container:Y[:mode]`` by ``Y``,
+    ``X[:mode]`` by X's container id: the mode is dropped), as convergence.go resolveVolumeFrom /
+    resolveSharedNamespaces do (@v2.26.1, @v2.40.3, @v5.5.0). Returns (service, missing names);
+    a reference with no container is left as it is and named in ``missing``."""
+    svc = dict(svc)
+    missing = []
+    if volumes_from and svc.get("volumes_from"):
+        entries = []
+        for vol in svc["volumes_from"]:
+            spec = str(vol).split(":")
+            if spec[0] == "container":
+                entries.append(spec[1] if len(spec) > 1 else vol)
+                continue
+            cid = _reference_id(spec[0], by_service)
+            if cid is None:
+                missing.append(spec[0])
+            entries.append(cid or vol)
+        svc["volumes_from"] = entries
+    for key in ("network_mode", "ipc", "pid"):
+        value = svc.get(key)
+        if isinstance(value, str) and value.startswith(SERVICE_PREFIX):
+            cid = _reference_id(value[len(SERVICE_PREFIX):], by_service)
+            if cid is None:
+                missing.append(value[len(SERVICE_PREFIX):])
+            else:
+                svc[key] = CONTAINER_PREFIX + cid
+    return svc, sorted(set(missing))
+
+
+def containers_by_service(containers) -> dict:
+    found = {}
+    for cont in containers or []:
+        found.setdefault(cont["service"], []).append(cont)
+    return found
+
+
+def service_hash(svc: dict, version, by_service=None) -> str:
     """ServiceHash (pkg/compose/hash.go@v2.26.1 / @v2.40.3) of one service of the resolved
     ``config --format json``, which prints the service in ServiceConfig's field order: sha256 of its
     JSON without build, pull_policy, scale and deploy.replicas (and, by version, depends_on and
-    profiles). Used only as a shortcut: where it equals a container's label the container is up to
-    date; anywhere else Compose's own ``config --hash`` decides."""
-    svc = dict(svc)
+    profiles), with ``$$`` read back as ``$`` (unescape_dollars) and, given the project's containers
+    per service, the service references resolved to container ids as ``up`` resolves them before it
+    hashes (resolve_references). Used as the shortcut: where it equals a container's label the
+    container is up to date; anywhere else Compose's own ``config --hash`` decides."""
+    svc = unescape_dollars(svc)
+    if by_service is not None:
+        svc = resolve_references(svc, by_service)[0]
     for key in ("build", "pull_policy", "scale"):
         svc.pop(key, None)
     if isinstance(svc.get("deploy"), dict):
@@ -422,13 +511,14 @@ def _no_extensions(obj: dict) -> dict:
 
 def network_hash(net: dict) -> str:
     """NetworkHash (pkg/compose/hash.go@v2.40.3): sha256 of the network's JSON, which
-    ``config --format json`` prints in the struct's field order."""
-    return hashlib.sha256(go_json(_no_extensions(net)).encode()).hexdigest()
+    ``config --format json`` prints in the struct's field order (``$$`` read back as ``$``,
+    unescape_dollars)."""
+    return hashlib.sha256(go_json(unescape_dollars(_no_extensions(net))).encode()).hexdigest()
 
 
 def volume_hash(vol: dict) -> str:
     """VolumeHash (pkg/compose/hash.go@v2.40.3): like network_hash, with driver ``local`` when unset."""
-    vol = _no_extensions(vol)
+    vol = unescape_dollars(_no_extensions(vol))
     if not vol.get("driver"):
         ordered = {}
         if "name" in vol:
@@ -554,6 +644,8 @@ def plan(config: dict, hashes: dict, containers: list, image_ids: dict, selected
             if state == "restarted" and named and not any(a in _UP_ACTIONS + ("restart",) for a in todo):
                 todo.append("restart")
         actions[name] = todo
+    if state not in ("stopped", "absent") and recreate == "auto":
+        _recreate_referencing(services, actions, by_service)
     if state not in ("stopped", "absent") and has_feature(version, "restart_dependents"):
         # Compose stops the restart:true dependents of a recreated service and starts them again
         for name in sorted(actions):
@@ -562,6 +654,27 @@ def plan(config: dict, hashes: dict, containers: list, image_ids: dict, selected
                     if other in actions and not any(a in _UP_ACTIONS + ("restart",) for a in actions[other]):
                         actions[other].append("restart")
     return {"services": actions, "orphans": orphans, "resources": resources}
+
+
+def _recreate_referencing(services: dict, actions: dict, by_service: dict) -> None:
+    """A service whose ``service:X`` / ``volumes_from`` target gets a new container (created or
+    recreated) is recreated too: `up` converges in dependency order and resolves the reference to
+    the new container's id before it hashes (convergence.go ensureService -> resolveServiceReferences,
+    setObservedState, @v2.26.1 and @v2.40.3), so its hash changes. Chains follow (a fixpoint)."""
+    moved = True
+    while moved:
+        moved = False
+        for name in sorted(actions):
+            todo = actions[name]
+            if "recreate" in todo or not by_service.get(name):
+                continue
+            if any(set(actions.get(ref) or []) & {"create", "recreate"}
+                   for ref in service_references(services[name])):
+                for gone in ("start", "restart"):
+                    if gone in todo:
+                        todo.remove(gone)
+                todo.append("recreate")
+                moved = True
 
 
 def _mounts_diverged(svc: dict, resources: dict, config: dict) -> bool:
@@ -731,20 +844,52 @@ def discover_files(project_dir: str) -> list:
     return found[:1] + overrides[:1]
 
 
+def parse_duration(text: str) -> int:
+    """Nanoseconds of a duration as str2duration.ParseDuration reads it (str2duration.go@v2.1.0,
+    github.com/xhit/go-str2duration, which compose-go types.go GetPullPolicy@v2.9.1 calls for
+    ``every_<duration>``): Go's time.ParseDuration plus ``d`` (24h) and ``w`` (168h), so ``2d``,
+    ``1w``, ``500ms``, ``1.5h``, ``1h30m``; a sign, ``0`` alone; a unit is required otherwise.
+    Raises ValueError with str2duration's message."""
+    orig, rest, neg = text, text, False
+    if rest[:1] in ("-", "+"):
+        neg, rest = rest[0] == "-", rest[1:]
+    if rest == "0":
+        return 0
+    if rest == "":
+        raise ValueError('time: invalid duration "%s"' % orig)
+    total = 0
+    while rest:
+        match = _DURATION_PART.match(rest)
+        whole, frac, unit = match.group("int"), match.group("frac"), match.group("unit")
+        if not whole and not frac:
+            raise ValueError('time: invalid duration "%s"' % orig)
+        if not unit:
+            raise ValueError('time: missing unit in duration "%s"' % orig)
+        if unit not in _DURATION_UNITS:
+            raise ValueError('time: unknown unit "%s" in duration "%s"' % (unit, orig))
+        scale = _DURATION_UNITS[unit]
+        value = int(whole or "0") * scale
+        if frac and int(frac):
+            # v += int64(float64(f) * (float64(unit) / scale)), as str2duration rounds it
+            value += int(float(int(frac)) * (float(scale) / 10 ** len(frac)))
+        total += value
+        if total >= 1 << 63:
+            raise ValueError('time: invalid duration "%s"' % orig)
+        rest = rest[match.end():]
+    return -total if neg else total
+
+
 def refresh_seconds(policy: str):
     """Seconds of a pull_policy ``daily``/``weekly``/``every_<duration>`` (compose-go
-    types.ServiceConfig.GetPullPolicy@v2.9.1), else None."""
-    match = _REFRESH_RE.match(policy or "")
-    if not match:
-        return None
-    if match.group(1) == "daily":
+    types.ServiceConfig.GetPullPolicy@v2.9.1, the duration by parse_duration), else None.
+    Raises ValueError for an ``every_`` whose duration str2duration rejects."""
+    if policy == "daily":
         return 86400
-    if match.group(1) == "weekly":
+    if policy == "weekly":
         return 7 * 86400
-    total = 0
-    for amount, unit in re.findall(r"(\d+)([hms]?)", match.group("every")):
-        total += int(amount) * {"h": 3600, "m": 60, "s": 1, "": 1}[unit]
-    return total
+    if (policy or "").startswith("every_"):
+        return parse_duration(policy[len("every_"):]) / 1e9
+    return None
 
 
 def _registry_ref(ref: str) -> str:
@@ -1056,22 +1201,35 @@ class ComposeStack:
         (docker/compose#14001). ``config --format json`` escapes ``$`` as ``$$``, so the resolved
         document interpolates back to itself."""
         doc = inject_labels(config, labels) if labels else config
+        by_service = containers_by_service(containers)
+        services = doc.get("services") or {}
         if containers is not None and not labels:
             # the fast path: every selected service has containers and each carries the hash
             # computed here, so Compose's own would only confirm it. Not with watch labels: they
             # are added at the end of the service's keys, not in ServiceConfig's field order.
-            services = doc.get("services") or {}
-            mine = {n: service_hash(services[n], self.version) for n in selected}
+            mine = {n: service_hash(services[n], self.version, by_service) for n in selected}
             mine_containers = [c for c in containers if c["service"] in mine]
             if {c["service"] for c in mine_containers} == set(mine) and \
                     all(c["config_hash"] == mine[c["service"]] for c in mine_containers):
                 return mine
+        # `config --hash` hashes what it reads, without the references `up` resolves first: it is
+        # given network_mode / ipc / pid as `container:<id>` already (exactly what up hashes); a
+        # volumes_from service reference cannot be given as up hashes it (a bare id reads as an
+        # undefined service), so it stays, and see below
+        sent = dict(doc, services={n: resolve_references(svc, by_service, volumes_from=False)[0]
+                                   for n, svc in services.items()})
         args = [self.compose_plugin or self.docker] + ([] if self.compose_plugin else ["compose"])
         args += ["-p", self.project]
         if self.project_dir:
             args += ["--project-directory", self.project_dir]
         args += ["-f", "-", "--profile", "*", "config", "--hash", "*"]
-        return parse_hashes(self.run(args, json.dumps(doc))[1])
+        theirs = parse_hashes(self.run(args, json.dumps(sent))[1])
+        for name, svc in sent["services"].items():
+            if svc.get("volumes_from") and theirs.get(name) == service_hash(svc, self.version):
+                # Compose agrees with this module's hash of the service as sent, so this module's
+                # hash of it with volumes_from resolved too is the one up computes
+                theirs[name] = service_hash(svc, self.version, by_service)
+        return theirs
 
     # -- images ----------------------------------------------------------------------------
     def pull_candidates(self, config, selected):
@@ -1087,8 +1245,17 @@ class ComposeStack:
             policy = svc.get("pull_policy") or ""
             if self.p["pull"] == "always" or policy == "always":
                 found.append(name)
-            elif self.p["pull"] == "policy" and refresh_seconds(policy) is not None:
-                if not has_feature(self.version, "pull_refresh") or self._refresh_due(svc["image"], refresh_seconds(policy)):
+            elif self.p["pull"] == "policy":
+                try:
+                    seconds = refresh_seconds(policy)
+                except ValueError as exc:
+                    if has_feature(self.version, "pull_refresh"):
+                        # mustPull@v2.40.3 returns GetPullPolicy's error: `up` would fail on it
+                        raise ComposeError("services.%s.pull_policy: %s: %s" % (name, policy, exc)) from None
+                    found.append(name)  # pullRequiredImages@v2.26.1: an unknown policy pulls
+                    continue
+                if seconds is not None and (not has_feature(self.version, "pull_refresh")
+                                            or self._refresh_due(svc["image"], seconds)):
                     found.append(name)
         return found
 
@@ -1312,6 +1479,12 @@ class ComposeStack:
         if to_up:
             planned.append(self.compose_args() + self._up_flags(to_up) + to_up)
         if remove_orphan_ids and not to_up:
+            # as Compose removes orphans (down.go removeContainers -> stopAndRemoveContainer,
+            # @v2.26.1 and @v2.40.3): stopped first, then removed with force. `down` stops them
+            # with its --timeout; `up --remove-orphans` with none, the container's own stop grace
+            # period (create.go@v2.40.3 passes a nil timeout): so --time only when timeout is set
+            planned.append([self.docker, "stop"] + (["--time", str(p["timeout"])] if p["timeout"] is not None else [])
+                           + remove_orphan_ids)
             planned.append([self.docker, "rm", "-f"] + remove_orphan_ids)
         if to_restart:
             planned.append(self.compose_args() + ["restart"] + stop_timeout + to_restart)
@@ -1323,7 +1496,7 @@ class ComposeStack:
         for cmd in planned:
             self.commands.append(self._shown(cmd))
             if not check:
-                self.run(cmd, None if cmd[:2] == [self.docker, "rm"] else self.stdin_doc, apply=True)
+                self.run(cmd, None if cmd[0] == self.docker and cmd[1] in ("rm", "stop") else self.stdin_doc, apply=True)
 
         # recorded only once Compose has applied it (a failed up leaves the previous "before")
         if p["state"] != "stopped" and (changed or files_changed or before != view):
