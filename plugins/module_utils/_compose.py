@@ -931,6 +931,8 @@ class ComposeStack:
         self.api = DockerAPI(sock, self.read_timeout) if sock else None
         self.commands = []
         self.version = None
+        # what a run costs, returned as RV(cost): processes started, Engine API requests made
+        self.cost = {"spawns": 0, "api_calls": 0}
         self.stdin_doc = None  # the definition (or watch override) Compose reads from stdin
 
     def _file_secrets(self):
@@ -960,7 +962,11 @@ class ComposeStack:
         return None
 
     # -- running commands ------------------------------------------------------------------
+    def _count(self, kind):
+        self.__dict__.setdefault("cost", {"spawns": 0, "api_calls": 0})[kind] += 1
+
     def _start(self, args, stdin=None, apply=False):
+        self._count("spawns")
         proc = subprocess.Popen(args, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.proc_env,
                                 cwd=self.project_dir if self.project_dir and os.path.isdir(self.project_dir) else None)
@@ -1032,6 +1038,7 @@ class ComposeStack:
                 "label=com.docker.compose.project=%s" % self.project, "--format", PS_FORMAT]
 
     def _api_call(self, method, *args):
+        self._count("api_calls")
         try:
             return method(*args)
         except DockerAPIError as exc:
@@ -1079,6 +1086,56 @@ class ComposeStack:
             if not os.path.isfile(f):
                 raise ComposeError("file not found on the target: %s" % f)
 
+    def _version_cache(self):
+        """Where ``version --short`` answers are kept, per plugin binary (path, size, mtime): the
+        version of a binary does not change until the binary does, so a no-change run need not
+        start a second Compose process for it."""
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return os.path.join(base, "colab.cluster", "compose-version.json")
+
+    def _binary_key(self):
+        try:
+            st = os.stat(self.compose_plugin)
+        except (OSError, TypeError):
+            return None
+        return "%s %s %s" % (self.compose_plugin, st.st_size, st.st_mtime_ns)
+
+    def cached_version(self):
+        key = self._binary_key()
+        if key is None:
+            return None  # through the docker CLI: the plugin it picks is not known here
+        try:
+            with open(self._version_cache(), encoding="utf-8") as handle:
+                text = json.load(handle).get(key)
+        except (OSError, ValueError, AttributeError):
+            return None
+        version = parse_version(text) if isinstance(text, str) else (0, 0, 0)
+        return version if version != (0, 0, 0) else None
+
+    def _keep_version(self, text):
+        key = self._binary_key()
+        if key is None or self.module.check_mode or parse_version(text) == (0, 0, 0):
+            return
+        path = self._version_cache()
+        try:
+            with open(path, encoding="utf-8") as handle:
+                known = json.load(handle)
+            if not isinstance(known, dict):
+                known = {}
+        except (OSError, ValueError):
+            known = {}
+        # one entry per binary path: an upgraded binary replaces its old entry
+        known = {k: v for k, v in known.items() if k.rsplit(" ", 2)[0] != self.compose_plugin}
+        known[key] = text.strip()
+        try:
+            os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+            tmp = "%s.%s.tmp" % (path, os.getpid())
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump(known, handle)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a cache only: the next run asks Compose again
+
     def _version_args(self):
         if self.compose_plugin:
             return [self.compose_plugin, "version", "--short"]
@@ -1091,13 +1148,16 @@ class ComposeStack:
         if self.definition is not None:
             self.stdin_doc = json.dumps(self.definition, indent=2)
         cfg = self._start(self.compose_args(profiles_all=True, offline=True) + ["config", "--format", "json"], self.stdin_doc)
-        ver = self._start(self._version_args())
+        self.version = self.cached_version()
+        ver = None if self.version else self._start(self._version_args())
         return cfg, ver
 
     def _finish_config(self, cfg, ver, others=()):
         rc, cfg_out, cfg_err = self._finish(cfg, check=False)
-        _vrc, ver_out, _verr = self._finish(ver, check=False)
-        self.version = parse_version(ver_out)
+        if ver is not None:
+            _vrc, ver_out, _verr = self._finish(ver, check=False)
+            self.version = parse_version(ver_out)
+            self._keep_version(ver_out)
         if rc != 0:
             self._abandon(*others)
             raise ComposeError(self._redact("the Compose definition is invalid: %s" % cfg_err.strip()))
@@ -1263,6 +1323,7 @@ class ComposeStack:
         if not self.api:
             return True
         try:
+            self._count("api_calls")
             meta = self.api.image(image).get("Metadata") or {}
         except DockerAPIError:
             return True
@@ -1286,6 +1347,7 @@ class ComposeStack:
         stale = set()
         for name in names:
             ref = services[name]["image"]
+            self._count("api_calls")
             try:
                 remote = self.api.distribution(_registry_ref(ref), self.read_timeout)
             except DockerAPIError as exc:
@@ -1581,6 +1643,7 @@ class ComposeStack:
             "config_hash": project_hash(hashes, selected),
             "commands": self.commands,
             "compose_version": ".".join(str(x) for x in self.version or ()),
+            "cost": dict(self.cost),
         }
         if self.module._diff:
             result["diff"] = {
@@ -1652,6 +1715,7 @@ class ComposeStack:
             "actions": flat,
             "orphans": [],
             "commands": self.commands,
+            "cost": dict(self.cost),
         }
         if self.module._diff:
             result["diff"] = {"before": {"containers": sorted(c["name"] for c in containers)},

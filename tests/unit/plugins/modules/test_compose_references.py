@@ -186,3 +186,26 @@ def test_unparsable_every_policy(version, expected):
             st.pull_candidates(config, ["app"])
     else:
         assert st.pull_candidates(config, ["app"]) == expected
+
+
+class _Module:
+    check_mode = False
+
+
+def test_version_is_kept_per_binary(tmp_path):
+    """The no-change floor: `version --short` is asked once per plugin binary (path, size,
+    mtime); a replaced binary is asked again, check mode keeps nothing."""
+    plugin = tmp_path / "docker-compose"
+    plugin.write_text("#!/bin/sh\n")
+    st = stack("2.40.3", str(plugin))
+    st.module = _Module()
+    assert st.cached_version() is None
+    st._keep_version("2.40.3-3\n")  # pylint: disable=protected-access
+    assert st.cached_version() == (2, 40, 3)
+    plugin.write_text("#!/bin/sh\n# another build\n")
+    assert st.cached_version() is None
+    st.module.check_mode = True
+    st._keep_version("2.26.1\n")  # pylint: disable=protected-access
+    assert st.cached_version() is None
+    st.compose_plugin = None  # through the docker CLI: which plugin it runs is not known here
+    assert st.cached_version() is None
