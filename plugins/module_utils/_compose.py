@@ -305,12 +305,16 @@ def parse_volume_ls(text: str) -> dict:
 
 
 def images_from_api(items: list) -> dict:
-    """The parse_image_ls() shape from Engine API GET /images/json items."""
+    """The parse_image_ls() shape from Engine API GET /images/json items, with each RepoDigests
+    entry too (under digest_key), so that a digest-pinned image needs no ``image inspect``."""
     ids = {}
     for item in items:
         for tag in item.get("RepoTags") or []:
             if "<none>" not in tag:
                 ids[tag] = item["Id"]
+        for ref in item.get("RepoDigests") or []:
+            if "@" in ref and "<none>" not in ref:
+                ids[digest_key(ref)] = item["Id"]
     return ids
 
 
@@ -803,6 +807,24 @@ def missing_external_networks(config: dict, existing) -> list:
     return sorted(missing)
 
 
+def _strip_default_registry(ref: str) -> str:
+    for prefix in ("docker.io/library/", "index.docker.io/library/", "docker.io/", "index.docker.io/"):
+        if ref.startswith(prefix):
+            return ref[len(prefix):]
+    return ref
+
+
+def digest_key(ref: str) -> str:
+    """``name@sha256:...`` of a digest reference, the default registry and any tag dropped
+    (``docker.io/library/x:1@sha256:d`` -> ``x@sha256:d``): how a RepoDigests entry and a
+    service's ``image`` are matched."""
+    name, _sep, digest = ref.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[:len(name) - len(last)] + last.split(":", 1)[0]
+    return "%s@%s" % (_strip_default_registry(name), digest)
+
+
 def normalize_image(ref: str) -> str:
     """The name ``docker image ls`` shows for an image reference (default registry and tag)."""
     if "@" in ref:
@@ -1063,8 +1085,9 @@ class ComposeStack:
             listing = images_from_api(self._api_call(self.api.images))
         if listing is not None:
             for img in images:
-                if normalize_image(img) in listing:
-                    ids[img] = listing[normalize_image(img)]
+                key = digest_key(img) if "@" in img else normalize_image(img)
+                if key in listing:
+                    ids[img] = listing[key]
         handles = {img: self._start([self.docker, "image", "inspect", "--format", "{{.Id}}", img])
                    for img in images if img not in ids}
         for img, handle in handles.items():

@@ -209,3 +209,22 @@ def test_version_is_kept_per_binary(tmp_path):
     assert st.cached_version() is None
     st.compose_plugin = None  # through the docker CLI: which plugin it runs is not known here
     assert st.cached_version() is None
+
+
+def test_digest_pinned_image_needs_no_inspect(monkeypatch):
+    """The no-change floor: a digest-pinned image is found in the GET /images/json listing by its
+    RepoDigests, not by one `docker image inspect` process per image. Not recorded (no image here
+    has a registry digest): the RepoDigests entries are transcribed from the RepoDigests example of
+    the Engine API's ImageSummary (moby api/swagger.yaml); the Id and tags are made up."""
+    item = {"Id": "sha256:ec3f0931a6e6b6855d76b2d7b0be30e81860baccd891b2e243280bf1cd8ad710",
+            "RepoTags": ["example:1.0", "example:latest"],
+            "RepoDigests": ["example@sha256:afcc7f1ac1b49db317a7196c902e61c6c3c4607d63599ee1a82d702d249a0ccb",
+                            "internal.registry.example.com:5000/example@sha256:"
+                            "b69959407d21e8a062e0416bf13405bb2b71ed7a84dde4158ebafacfa06f5578"]}
+    listing = c.images_from_api([item])
+    monkeypatch.setattr(c.subprocess, "Popen", lambda *a, **k: (_ for _ in ()).throw(AssertionError(a)))
+    st = stack("2.40.3")
+    refs = ["docker.io/library/example:1.0@sha256:afcc7f1ac1b49db317a7196c902e61c6c3c4607d63599ee1a82d702d249a0ccb",
+            "internal.registry.example.com:5000/example@sha256:"
+            "b69959407d21e8a062e0416bf13405bb2b71ed7a84dde4158ebafacfa06f5578", "example:1.0"]
+    assert st.image_ids(refs, listing) == {r: item["Id"] for r in refs}
