@@ -155,7 +155,7 @@ options:
         pulls when the image is absent; C(always) on every run; C(daily), C(weekly) and
         C(every_<duration>) on every run with Compose 2.26.1 (pull.go pullRequiredImages@v2.26.1) and once
         the image's last tag time is that old with 2.34 and later (pull.go mustPull@v2.40.3);
-        C(never) and C(build) never. The duration reads as Compose reads it (str2duration.go@v2.1.0):
+        C(never) and C(build) never. The duration reads as Compose reads it (str2duration.go@v2.1.0), so
         C(every_2d), C(every_1w), C(every_500ms), C(every_1.5h), C(every_1h30m); one it cannot read
         fails the task naming the service with Compose 2.34 and later (which fail on it) and is
         pulled on every run with earlier ones.
