@@ -150,7 +150,7 @@ def test_orphans_are_stopped_before_removal(tmp_path):
     (project_dir / "compose.yaml").write_text(ORPHAN, encoding="utf-8")
     try:
         _compose(env, project_dir, "up", "-d")
-        (project_dir / "compose.yaml").write_text(ORPHAN.split("  old:")[0], encoding="utf-8")
+        (project_dir / "compose.yaml").write_text(ORPHAN.split("  old:", maxsplit=1)[0], encoding="utf-8")
         got = _module(tmp_path, env, "2.40.3", "orphans", timeout=7, remove_orphans=True)
         assert got["check"]["changed"] and got["apply"]["changed"] and not got["again"]["changed"]
         mark = project_dir / "mark" / "stopped"

@@ -41,6 +41,10 @@ def state(version, containers="api-containers.json"):
                 selected=c.select_services(config, [], []), version=c.parse_version(rec(version, "version.txt")))
 
 
+def _no_spawn(*args, **kwargs):
+    raise AssertionError("spawned %s" % (args,))
+
+
 def labels(st):
     return {x["service"]: x["config_hash"] for x in st["containers"]}
 
@@ -94,10 +98,7 @@ def test_recorded_references_plan_nothing_without_compose(version, monkeypatch):
     process spawned) and the plan is empty, volumes compared too (assume_yes)."""
     st = state(version)
 
-    def no_spawn(*args, **kwargs):
-        raise AssertionError("spawned %s" % (args,))
-
-    monkeypatch.setattr(c.subprocess, "Popen", no_spawn)
+    monkeypatch.setattr(c.subprocess, "Popen", _no_spawn)
     hashes = stack(version).hashes(st["config"], {}, st["containers"], st["selected"])
     assert hashes == labels(st)
     result = c.plan(st["config"], hashes, st["containers"], IMAGE, st["selected"], project="cstrefs",
@@ -222,7 +223,7 @@ def test_digest_pinned_image_needs_no_inspect(monkeypatch):
                             "internal.registry.example.com:5000/example@sha256:"
                             "b69959407d21e8a062e0416bf13405bb2b71ed7a84dde4158ebafacfa06f5578"]}
     listing = c.images_from_api([item])
-    monkeypatch.setattr(c.subprocess, "Popen", lambda *a, **k: (_ for _ in ()).throw(AssertionError(a)))
+    monkeypatch.setattr(c.subprocess, "Popen", _no_spawn)
     st = stack("2.40.3")
     refs = ["docker.io/library/example:1.0@sha256:afcc7f1ac1b49db317a7196c902e61c6c3c4607d63599ee1a82d702d249a0ccb",
             "internal.registry.example.com:5000/example@sha256:"
