@@ -106,7 +106,8 @@ def run(module, revision, check, workdir, variant="plain"):
     timed = data["plays"][0]["tasks"][0]
     dur = timed["task"]["duration"]
     seconds = (_parse_time(dur["end"]) - _parse_time(dur["start"])).total_seconds()
-    return seconds, wall, timed["hosts"]["localhost"].get("changed")
+    host = timed["hosts"]["localhost"]
+    return seconds, wall, host.get("changed"), host.get("cost")
 
 
 def _parse_time(stamp):
@@ -130,6 +131,8 @@ SCENARIOS = ("no-change", "check", "one-service")
 def bench_variant(variant, rounds, workdir):
     times = {(m, s): [] for m in PROJECTS for s in SCENARIOS}
     walls = {(m, s): [] for m in PROJECTS for s in SCENARIOS}
+    costs = {s: [] for s in SCENARIOS}  # compose_stack's own RV(cost): processes, API requests
+    loads = []
     floor = []  # ansible.builtin.ping: Ansible's own per-task cost, paid by both modules
     down()
     try:
@@ -142,7 +145,10 @@ def bench_variant(variant, rounds, workdir):
                 if scenario == "one-service":
                     revision += 1
                 for module in order:
-                    seconds, wall, changed = run(module, revision, scenario == "check", workdir, variant)
+                    seconds, wall, changed, cost = run(module, revision, scenario == "check", workdir, variant)
+                    if module == "compose_stack":
+                        costs[scenario].append(cost or {})
+                        loads.append(os.getloadavg()[0])
                     expected = scenario == "one-service"
                     if bool(changed) != expected:
                         sys.exit("%s %s %s: changed=%s, expected %s" % (variant, module, scenario, changed, expected))
@@ -153,17 +159,22 @@ def bench_variant(variant, rounds, workdir):
         down()
     base = statistics.median(floor)
     print("\nvariant %s (%d rounds, alternating order)" % (variant, rounds))
-    print("%-12s %14s %14s %8s %12s   %s"
-          % ("scenario", "compose_stack", "compose_v2", "ratio", "above floor", "(median task seconds; wall)"))
+    print("%-12s %14s %14s %8s %9s %12s %7s %6s   %s"
+          % ("scenario", "compose_stack", "compose_v2", "ratio", "above fl.", "above ratio", "spawns", "api",
+             "(median task seconds; wall)"))
     for scenario in SCENARIOS:
         ours = statistics.median(times[("compose_stack", scenario)])
         theirs = statistics.median(times[("docker_compose_v2", scenario)])
         wall_ours = statistics.median(walls[("compose_stack", scenario)])
         wall_theirs = statistics.median(walls[("docker_compose_v2", scenario)])
-        print("%-12s %13.3fs %13.3fs %8.2f %12.2f   wall %.2fs vs %.2fs"
-              % (scenario, ours, theirs, ours / theirs, (ours - base) / (theirs - base), wall_ours, wall_theirs))
-    print("Ansible per-task floor (ansible.builtin.ping): %.3fs; load average now %.2f %.2f %.2f"
-          % ((base,) + os.getloadavg()))
+        spawns = max((c.get("spawns", -1) for c in costs[scenario]), default=-1)
+        api = max((c.get("api_calls", -1) for c in costs[scenario]), default=-1)
+        print("%-12s %13.3fs %13.3fs %8.2f %8.3fs %12.2f %7d %6d   wall %.2fs vs %.2fs"
+              % (scenario, ours, theirs, ours / theirs, ours - base, (ours - base) / (theirs - base),
+                 spawns, api, wall_ours, wall_theirs))
+    print("Ansible per-task floor (ansible.builtin.ping): %.3fs; 1-min load during the timed runs: median %.2f, "
+          "max %.2f; load average now %.2f %.2f %.2f"
+          % ((base, statistics.median(loads), max(loads)) + os.getloadavg()))
 
 
 def main():

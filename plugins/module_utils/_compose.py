@@ -65,7 +65,16 @@ _UP_ACTIONS = ("create", "recreate", "start", "scale")
 DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
 OVERRIDE_FILES = ("compose.override.yaml", "compose.override.yml",
                   "docker-compose.override.yml", "docker-compose.override.yaml")
-_REFRESH_RE = re.compile(r"^(daily|weekly|every_(?P<every>[0-9hms]+))$")
+# str2duration.go@v2.1.0 (github.com/xhit/go-str2duration, what compose-go types.go GetPullPolicy
+# @v2.9.1 parses every_<duration> with): unitMap, in nanoseconds
+_DURATION_UNITS = {"ns": 1, "us": 10 ** 3, "\u00b5s": 10 ** 3, "\u03bcs": 10 ** 3, "ms": 10 ** 6,
+                   "s": 10 ** 9, "m": 60 * 10 ** 9, "h": 3600 * 10 ** 9, "d": 86400 * 10 ** 9,
+                   "w": 7 * 86400 * 10 ** 9}
+_DURATION_PART = re.compile(r"(?P<int>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?P<unit>[^0-9.]*)")
+# types.go@v2.9.1 (compose-go): the `service:` prefix of network_mode / ipc / pid, replaced by
+# `container:` + the referenced service's container id (convergence.go resolveSharedNamespaces)
+SERVICE_PREFIX = "service:"
+CONTAINER_PREFIX = "container:"
 # Where the docker CLI looks for its plugins (after $DOCKER_CONFIG/cli-plugins).
 _PLUGIN_DIRS = ("/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins",
                 "/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins")
@@ -296,12 +305,16 @@ def parse_volume_ls(text: str) -> dict:
 
 
 def images_from_api(items: list) -> dict:
-    """The parse_image_ls() shape from Engine API GET /images/json items."""
+    """The parse_image_ls() shape from Engine API GET /images/json items, with each RepoDigests
+    entry too (under digest_key), so that a digest-pinned image needs no ``image inspect``."""
     ids = {}
     for item in items:
         for tag in item.get("RepoTags") or []:
             if "<none>" not in tag:
                 ids[tag] = item["Id"]
+        for ref in item.get("RepoDigests") or []:
+            if "@" in ref and "<none>" not in ref:
+                ids[digest_key(ref)] = item["Id"]
     return ids
 
 
@@ -397,13 +410,93 @@ def go_json(obj) -> str:
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
-def service_hash(svc: dict, version) -> str:
+def unescape_dollars(obj):
+    """The values Compose works with, from ``config`` output: ``config`` doubles every ``$`` of the
+    document it prints, keys and values (cmd/compose/config.go escapeDollarSign@v2.26.1 and @v2.40.3;
+    inline in runConfig@v5.5.0), so that it reads back as itself. The hashes of ``up`` are taken
+    before that escaping: ``$$`` -> ``$`` is its exact inverse."""
+    if isinstance(obj, str):
+        return obj.replace("$$", "$")
+    if isinstance(obj, dict):
+        return {unescape_dollars(k): unescape_dollars(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [unescape_dollars(v) for v in obj]
+    return obj
+
+
+def service_references(svc: dict) -> list:
+    """The services a service points at through ``network_mode`` / ``ipc`` / ``pid: service:X`` or
+    ``volumes_from: [X]`` (not ``container:...``): what convergence.go resolveServiceReferences
+    (@v2.26.1, @v2.40.3, @v5.5.0) replaces by a container id before hashing."""
+    found = []
+    for key in ("network_mode", "ipc", "pid"):
+        value = svc.get(key)
+        if isinstance(value, str) and value.startswith(SERVICE_PREFIX):
+            found.append(value[len(SERVICE_PREFIX):])
+    for vol in svc.get("volumes_from") or []:
+        spec = str(vol).split(":")
+        if spec[0] != "container":
+            found.append(spec[0])
+    return sorted(set(found))
+
+
+def _reference_id(name: str, by_service: dict):
+    """``dependencies.sorted()[0].ID``: the referenced service's container (one-offs excluded)
+    whose canonical name sorts first (containers.go sorted, compose.go getCanonicalContainerName,
+    @v2.40.3), or None when it has none (then Compose creates it first: a new id)."""
+    found = sorted(by_service.get(name) or [], key=lambda c: c.get("name") or c["id"][:12])
+    return found[0]["id"] if found else None
+
+
+def resolve_references(svc: dict, by_service: dict, volumes_from: bool = True):
+    """The service as ``up`` hashes it: ``service:X`` of network_mode / ipc / pid replaced by
+    ``container:<id>``, and each volumes_from entry by the bare id (``container:Y[:mode]`` by ``Y``,
+    ``X[:mode]`` by X's container id: the mode is dropped), as convergence.go resolveVolumeFrom /
+    resolveSharedNamespaces do (@v2.26.1, @v2.40.3, @v5.5.0). Returns (service, missing names);
+    a reference with no container is left as it is and named in ``missing``."""
+    svc = dict(svc)
+    missing = []
+    if volumes_from and svc.get("volumes_from"):
+        entries = []
+        for vol in svc["volumes_from"]:
+            spec = str(vol).split(":")
+            if spec[0] == "container":
+                entries.append(spec[1] if len(spec) > 1 else vol)
+                continue
+            cid = _reference_id(spec[0], by_service)
+            if cid is None:
+                missing.append(spec[0])
+            entries.append(cid or vol)
+        svc["volumes_from"] = entries
+    for key in ("network_mode", "ipc", "pid"):
+        value = svc.get(key)
+        if isinstance(value, str) and value.startswith(SERVICE_PREFIX):
+            cid = _reference_id(value[len(SERVICE_PREFIX):], by_service)
+            if cid is None:
+                missing.append(value[len(SERVICE_PREFIX):])
+            else:
+                svc[key] = CONTAINER_PREFIX + cid
+    return svc, sorted(set(missing))
+
+
+def containers_by_service(containers) -> dict:
+    found = {}
+    for cont in containers or []:
+        found.setdefault(cont["service"], []).append(cont)
+    return found
+
+
+def service_hash(svc: dict, version, by_service=None) -> str:
     """ServiceHash (pkg/compose/hash.go@v2.26.1 / @v2.40.3) of one service of the resolved
     ``config --format json``, which prints the service in ServiceConfig's field order: sha256 of its
     JSON without build, pull_policy, scale and deploy.replicas (and, by version, depends_on and
-    profiles). Used only as a shortcut: where it equals a container's label the container is up to
-    date; anywhere else Compose's own ``config --hash`` decides."""
-    svc = dict(svc)
+    profiles), with ``$$`` read back as ``$`` (unescape_dollars) and, given the project's containers
+    per service, the service references resolved to container ids as ``up`` resolves them before it
+    hashes (resolve_references). Used as the shortcut: where it equals a container's label the
+    container is up to date; anywhere else Compose's own ``config --hash`` decides."""
+    svc = unescape_dollars(svc)
+    if by_service is not None:
+        svc = resolve_references(svc, by_service)[0]
     for key in ("build", "pull_policy", "scale"):
         svc.pop(key, None)
     if isinstance(svc.get("deploy"), dict):
@@ -422,13 +515,14 @@ def _no_extensions(obj: dict) -> dict:
 
 def network_hash(net: dict) -> str:
     """NetworkHash (pkg/compose/hash.go@v2.40.3): sha256 of the network's JSON, which
-    ``config --format json`` prints in the struct's field order."""
-    return hashlib.sha256(go_json(_no_extensions(net)).encode()).hexdigest()
+    ``config --format json`` prints in the struct's field order (``$$`` read back as ``$``,
+    unescape_dollars)."""
+    return hashlib.sha256(go_json(unescape_dollars(_no_extensions(net))).encode()).hexdigest()
 
 
 def volume_hash(vol: dict) -> str:
     """VolumeHash (pkg/compose/hash.go@v2.40.3): like network_hash, with driver ``local`` when unset."""
-    vol = _no_extensions(vol)
+    vol = unescape_dollars(_no_extensions(vol))
     if not vol.get("driver"):
         ordered = {}
         if "name" in vol:
@@ -554,6 +648,8 @@ def plan(config: dict, hashes: dict, containers: list, image_ids: dict, selected
             if state == "restarted" and named and not any(a in _UP_ACTIONS + ("restart",) for a in todo):
                 todo.append("restart")
         actions[name] = todo
+    if state not in ("stopped", "absent") and recreate == "auto":
+        _recreate_referencing(services, actions, by_service)
     if state not in ("stopped", "absent") and has_feature(version, "restart_dependents"):
         # Compose stops the restart:true dependents of a recreated service and starts them again
         for name in sorted(actions):
@@ -562,6 +658,27 @@ def plan(config: dict, hashes: dict, containers: list, image_ids: dict, selected
                     if other in actions and not any(a in _UP_ACTIONS + ("restart",) for a in actions[other]):
                         actions[other].append("restart")
     return {"services": actions, "orphans": orphans, "resources": resources}
+
+
+def _recreate_referencing(services: dict, actions: dict, by_service: dict) -> None:
+    """A service whose ``service:X`` / ``volumes_from`` target gets a new container (created or
+    recreated) is recreated too: `up` converges in dependency order and resolves the reference to
+    the new container's id before it hashes (convergence.go ensureService -> resolveServiceReferences,
+    setObservedState, @v2.26.1 and @v2.40.3), so its hash changes. Chains follow (a fixpoint)."""
+    moved = True
+    while moved:
+        moved = False
+        for name in sorted(actions):
+            todo = actions[name]
+            if "recreate" in todo or not by_service.get(name):
+                continue
+            if any(set(actions.get(ref) or []) & {"create", "recreate"}
+                   for ref in service_references(services[name])):
+                for gone in ("start", "restart"):
+                    if gone in todo:
+                        todo.remove(gone)
+                todo.append("recreate")
+                moved = True
 
 
 def _mounts_diverged(svc: dict, resources: dict, config: dict) -> bool:
@@ -690,6 +807,24 @@ def missing_external_networks(config: dict, existing) -> list:
     return sorted(missing)
 
 
+def _strip_default_registry(ref: str) -> str:
+    for prefix in ("docker.io/library/", "index.docker.io/library/", "docker.io/", "index.docker.io/"):
+        if ref.startswith(prefix):
+            return ref[len(prefix):]
+    return ref
+
+
+def digest_key(ref: str) -> str:
+    """``name@sha256:...`` of a digest reference, the default registry and any tag dropped
+    (``docker.io/library/x:1@sha256:d`` -> ``x@sha256:d``): how a RepoDigests entry and a
+    service's ``image`` are matched."""
+    name, _sep, digest = ref.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[:len(name) - len(last)] + last.split(":", 1)[0]
+    return "%s@%s" % (_strip_default_registry(name), digest)
+
+
 def normalize_image(ref: str) -> str:
     """The name ``docker image ls`` shows for an image reference (default registry and tag)."""
     if "@" in ref:
@@ -731,20 +866,52 @@ def discover_files(project_dir: str) -> list:
     return found[:1] + overrides[:1]
 
 
+def parse_duration(text: str) -> int:
+    """Nanoseconds of a duration as str2duration.ParseDuration reads it (str2duration.go@v2.1.0,
+    github.com/xhit/go-str2duration, which compose-go types.go GetPullPolicy@v2.9.1 calls for
+    ``every_<duration>``): Go's time.ParseDuration plus ``d`` (24h) and ``w`` (168h), so ``2d``,
+    ``1w``, ``500ms``, ``1.5h``, ``1h30m``; a sign, ``0`` alone; a unit is required otherwise.
+    Raises ValueError with str2duration's message."""
+    orig, rest, neg = text, text, False
+    if rest[:1] in ("-", "+"):
+        neg, rest = rest[0] == "-", rest[1:]
+    if rest == "0":
+        return 0
+    if rest == "":
+        raise ValueError('time: invalid duration "%s"' % orig)
+    total = 0
+    while rest:
+        match = _DURATION_PART.match(rest)
+        whole, frac, unit = match.group("int"), match.group("frac"), match.group("unit")
+        if not whole and not frac:
+            raise ValueError('time: invalid duration "%s"' % orig)
+        if not unit:
+            raise ValueError('time: missing unit in duration "%s"' % orig)
+        if unit not in _DURATION_UNITS:
+            raise ValueError('time: unknown unit "%s" in duration "%s"' % (unit, orig))
+        scale = _DURATION_UNITS[unit]
+        value = int(whole or "0") * scale
+        if frac and int(frac):
+            # v += int64(float64(f) * (float64(unit) / scale)), as str2duration rounds it
+            value += int(float(int(frac)) * (float(scale) / 10 ** len(frac)))
+        total += value
+        if total >= 1 << 63:
+            raise ValueError('time: invalid duration "%s"' % orig)
+        rest = rest[match.end():]
+    return -total if neg else total
+
+
 def refresh_seconds(policy: str):
     """Seconds of a pull_policy ``daily``/``weekly``/``every_<duration>`` (compose-go
-    types.ServiceConfig.GetPullPolicy@v2.9.1), else None."""
-    match = _REFRESH_RE.match(policy or "")
-    if not match:
-        return None
-    if match.group(1) == "daily":
+    types.ServiceConfig.GetPullPolicy@v2.9.1, the duration by parse_duration), else None.
+    Raises ValueError for an ``every_`` whose duration str2duration rejects."""
+    if policy == "daily":
         return 86400
-    if match.group(1) == "weekly":
+    if policy == "weekly":
         return 7 * 86400
-    total = 0
-    for amount, unit in re.findall(r"(\d+)([hms]?)", match.group("every")):
-        total += int(amount) * {"h": 3600, "m": 60, "s": 1, "": 1}[unit]
-    return total
+    if (policy or "").startswith("every_"):
+        return parse_duration(policy[len("every_"):]) / 1e9
+    return None
 
 
 def _registry_ref(ref: str) -> str:
@@ -786,6 +953,8 @@ class ComposeStack:
         self.api = DockerAPI(sock, self.read_timeout) if sock else None
         self.commands = []
         self.version = None
+        # what a run costs, returned as RV(cost): processes started, Engine API requests made
+        self.cost = {"spawns": 0, "api_calls": 0}
         self.stdin_doc = None  # the definition (or watch override) Compose reads from stdin
 
     def _file_secrets(self):
@@ -815,7 +984,11 @@ class ComposeStack:
         return None
 
     # -- running commands ------------------------------------------------------------------
+    def _count(self, kind):
+        self.__dict__.setdefault("cost", {"spawns": 0, "api_calls": 0})[kind] += 1
+
     def _start(self, args, stdin=None, apply=False):
+        self._count("spawns")
         proc = subprocess.Popen(args, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.proc_env,
                                 cwd=self.project_dir if self.project_dir and os.path.isdir(self.project_dir) else None)
@@ -887,6 +1060,7 @@ class ComposeStack:
                 "label=com.docker.compose.project=%s" % self.project, "--format", PS_FORMAT]
 
     def _api_call(self, method, *args):
+        self._count("api_calls")
         try:
             return method(*args)
         except DockerAPIError as exc:
@@ -911,8 +1085,9 @@ class ComposeStack:
             listing = images_from_api(self._api_call(self.api.images))
         if listing is not None:
             for img in images:
-                if normalize_image(img) in listing:
-                    ids[img] = listing[normalize_image(img)]
+                key = digest_key(img) if "@" in img else normalize_image(img)
+                if key in listing:
+                    ids[img] = listing[key]
         handles = {img: self._start([self.docker, "image", "inspect", "--format", "{{.Id}}", img])
                    for img in images if img not in ids}
         for img, handle in handles.items():
@@ -934,6 +1109,56 @@ class ComposeStack:
             if not os.path.isfile(f):
                 raise ComposeError("file not found on the target: %s" % f)
 
+    def _version_cache(self):
+        """Where ``version --short`` answers are kept, per plugin binary (path, size, mtime): the
+        version of a binary does not change until the binary does, so a no-change run need not
+        start a second Compose process for it."""
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return os.path.join(base, "colab.cluster", "compose-version.json")
+
+    def _binary_key(self):
+        try:
+            st = os.stat(self.compose_plugin)
+        except (OSError, TypeError):
+            return None
+        return "%s %s %s" % (self.compose_plugin, st.st_size, st.st_mtime_ns)
+
+    def cached_version(self):
+        key = self._binary_key()
+        if key is None:
+            return None  # through the docker CLI: the plugin it picks is not known here
+        try:
+            with open(self._version_cache(), encoding="utf-8") as handle:
+                text = json.load(handle).get(key)
+        except (OSError, ValueError, AttributeError):
+            return None
+        version = parse_version(text) if isinstance(text, str) else (0, 0, 0)
+        return version if version != (0, 0, 0) else None
+
+    def _keep_version(self, text):
+        key = self._binary_key()
+        if key is None or self.module.check_mode or parse_version(text) == (0, 0, 0):
+            return
+        path = self._version_cache()
+        try:
+            with open(path, encoding="utf-8") as handle:
+                known = json.load(handle)
+            if not isinstance(known, dict):
+                known = {}
+        except (OSError, ValueError):
+            known = {}
+        # one entry per binary path: an upgraded binary replaces its old entry
+        known = {k: v for k, v in known.items() if k.rsplit(" ", 2)[0] != self.compose_plugin}
+        known[key] = text.strip()
+        try:
+            os.makedirs(os.path.dirname(path), 0o700, exist_ok=True)
+            tmp = "%s.%s.tmp" % (path, os.getpid())
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump(known, handle)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a cache only: the next run asks Compose again
+
     def _version_args(self):
         if self.compose_plugin:
             return [self.compose_plugin, "version", "--short"]
@@ -946,13 +1171,16 @@ class ComposeStack:
         if self.definition is not None:
             self.stdin_doc = json.dumps(self.definition, indent=2)
         cfg = self._start(self.compose_args(profiles_all=True, offline=True) + ["config", "--format", "json"], self.stdin_doc)
-        ver = self._start(self._version_args())
+        self.version = self.cached_version()
+        ver = None if self.version else self._start(self._version_args())
         return cfg, ver
 
     def _finish_config(self, cfg, ver, others=()):
         rc, cfg_out, cfg_err = self._finish(cfg, check=False)
-        _vrc, ver_out, _verr = self._finish(ver, check=False)
-        self.version = parse_version(ver_out)
+        if ver is not None:
+            _vrc, ver_out, _verr = self._finish(ver, check=False)
+            self.version = parse_version(ver_out)
+            self._keep_version(ver_out)
         if rc != 0:
             self._abandon(*others)
             raise ComposeError(self._redact("the Compose definition is invalid: %s" % cfg_err.strip()))
@@ -1056,22 +1284,35 @@ class ComposeStack:
         (docker/compose#14001). ``config --format json`` escapes ``$`` as ``$$``, so the resolved
         document interpolates back to itself."""
         doc = inject_labels(config, labels) if labels else config
+        by_service = containers_by_service(containers)
+        services = doc.get("services") or {}
         if containers is not None and not labels:
             # the fast path: every selected service has containers and each carries the hash
             # computed here, so Compose's own would only confirm it. Not with watch labels: they
             # are added at the end of the service's keys, not in ServiceConfig's field order.
-            services = doc.get("services") or {}
-            mine = {n: service_hash(services[n], self.version) for n in selected}
+            mine = {n: service_hash(services[n], self.version, by_service) for n in selected}
             mine_containers = [c for c in containers if c["service"] in mine]
             if {c["service"] for c in mine_containers} == set(mine) and \
                     all(c["config_hash"] == mine[c["service"]] for c in mine_containers):
                 return mine
+        # `config --hash` hashes what it reads, without the references `up` resolves first: it is
+        # given network_mode / ipc / pid as `container:<id>` already (exactly what up hashes); a
+        # volumes_from service reference cannot be given as up hashes it (a bare id reads as an
+        # undefined service), so it stays, and see below
+        sent = dict(doc, services={n: resolve_references(svc, by_service, volumes_from=False)[0]
+                                   for n, svc in services.items()})
         args = [self.compose_plugin or self.docker] + ([] if self.compose_plugin else ["compose"])
         args += ["-p", self.project]
         if self.project_dir:
             args += ["--project-directory", self.project_dir]
         args += ["-f", "-", "--profile", "*", "config", "--hash", "*"]
-        return parse_hashes(self.run(args, json.dumps(doc))[1])
+        theirs = parse_hashes(self.run(args, json.dumps(sent))[1])
+        for name, svc in sent["services"].items():
+            if svc.get("volumes_from") and theirs.get(name) == service_hash(svc, self.version):
+                # Compose agrees with this module's hash of the service as sent, so this module's
+                # hash of it with volumes_from resolved too is the one up computes
+                theirs[name] = service_hash(svc, self.version, by_service)
+        return theirs
 
     # -- images ----------------------------------------------------------------------------
     def pull_candidates(self, config, selected):
@@ -1087,8 +1328,17 @@ class ComposeStack:
             policy = svc.get("pull_policy") or ""
             if self.p["pull"] == "always" or policy == "always":
                 found.append(name)
-            elif self.p["pull"] == "policy" and refresh_seconds(policy) is not None:
-                if not has_feature(self.version, "pull_refresh") or self._refresh_due(svc["image"], refresh_seconds(policy)):
+            elif self.p["pull"] == "policy":
+                try:
+                    seconds = refresh_seconds(policy)
+                except ValueError as exc:
+                    if has_feature(self.version, "pull_refresh"):
+                        # mustPull@v2.40.3 returns GetPullPolicy's error: `up` would fail on it
+                        raise ComposeError("services.%s.pull_policy: %s: %s" % (name, policy, exc)) from None
+                    found.append(name)  # pullRequiredImages@v2.26.1: an unknown policy pulls
+                    continue
+                if seconds is not None and (not has_feature(self.version, "pull_refresh")
+                                            or self._refresh_due(svc["image"], seconds)):
                     found.append(name)
         return found
 
@@ -1096,6 +1346,7 @@ class ComposeStack:
         if not self.api:
             return True
         try:
+            self._count("api_calls")
             meta = self.api.image(image).get("Metadata") or {}
         except DockerAPIError:
             return True
@@ -1119,6 +1370,7 @@ class ComposeStack:
         stale = set()
         for name in names:
             ref = services[name]["image"]
+            self._count("api_calls")
             try:
                 remote = self.api.distribution(_registry_ref(ref), self.read_timeout)
             except DockerAPIError as exc:
@@ -1312,6 +1564,12 @@ class ComposeStack:
         if to_up:
             planned.append(self.compose_args() + self._up_flags(to_up) + to_up)
         if remove_orphan_ids and not to_up:
+            # as Compose removes orphans (down.go removeContainers -> stopAndRemoveContainer,
+            # @v2.26.1 and @v2.40.3): stopped first, then removed with force. `down` stops them
+            # with its --timeout; `up --remove-orphans` with none, the container's own stop grace
+            # period (create.go@v2.40.3 passes a nil timeout): so --time only when timeout is set
+            planned.append([self.docker, "stop"] + (["--time", str(p["timeout"])] if p["timeout"] is not None else [])
+                           + remove_orphan_ids)
             planned.append([self.docker, "rm", "-f"] + remove_orphan_ids)
         if to_restart:
             planned.append(self.compose_args() + ["restart"] + stop_timeout + to_restart)
@@ -1323,7 +1581,7 @@ class ComposeStack:
         for cmd in planned:
             self.commands.append(self._shown(cmd))
             if not check:
-                self.run(cmd, None if cmd[:2] == [self.docker, "rm"] else self.stdin_doc, apply=True)
+                self.run(cmd, None if cmd[0] == self.docker and cmd[1] in ("rm", "stop") else self.stdin_doc, apply=True)
 
         # recorded only once Compose has applied it (a failed up leaves the previous "before")
         if p["state"] != "stopped" and (changed or files_changed or before != view):
@@ -1408,6 +1666,7 @@ class ComposeStack:
             "config_hash": project_hash(hashes, selected),
             "commands": self.commands,
             "compose_version": ".".join(str(x) for x in self.version or ()),
+            "cost": dict(self.cost),
         }
         if self.module._diff:
             result["diff"] = {
@@ -1479,6 +1738,7 @@ class ComposeStack:
             "actions": flat,
             "orphans": [],
             "commands": self.commands,
+            "cost": dict(self.cost),
         }
         if self.module._diff:
             result["diff"] = {"before": {"containers": sorted(c["name"] for c in containers)},

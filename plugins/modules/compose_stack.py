@@ -154,8 +154,11 @@ options:
       - V(policy) follows each service's C(pull_policy), as C(up) does; C(missing) (the default)
         pulls when the image is absent; C(always) on every run; C(daily), C(weekly) and
         C(every_<duration>) on every run with Compose 2.26.1 (pull.go pullRequiredImages@v2.26.1) and once
-        the image's last tag time is that old with 2.30 and later (pull.go mustPull@v2.40.3);
-        C(never) and C(build) never.
+        the image's last tag time is that old with 2.34 and later (pull.go mustPull@v2.40.3);
+        C(never) and C(build) never. The duration reads as Compose reads it (str2duration.go@v2.1.0), so
+        C(every_2d), C(every_1w), C(every_500ms), C(every_1.5h), C(every_1h30m); one it cannot read
+        fails the task naming the service with Compose 2.34 and later (which fail on it) and is
+        pulled on every run with earlier ones.
       - V(missing) pulls images that are not present locally.
       - V(always) treats every selected image as C(pull_policy=always).
       - "For an image to be pulled, the module asks the registry for the tag's current digest
@@ -219,6 +222,10 @@ options:
   remove_orphans:
     description:
       - Remove containers of services that are no longer in the definition.
+      - When nothing else is brought up, the module stops them first (C(docker stop), with
+        C(--time) O(timeout) when set, else each container's own stop grace period) and then
+        removes them, as Compose does (down.go stopAndRemoveContainer@v2.40.3); when an C(up) runs,
+        its C(--remove-orphans) does the same.
     type: bool
     default: false
   remove_volumes:
@@ -413,6 +420,17 @@ compose_version:
   returned: with O(state=present), V(stopped) or V(restarted)
   type: str
   sample: 2.40.3
+cost:
+  description:
+    - What the run cost on the target, so that a regression shows as a number; C(spawns) counts
+      the processes started (C(docker compose ...), C(docker ...)), C(api_calls) the Engine API
+      requests over the local socket.
+    - A no-change run with the local socket starts one Compose process (C(config)); the version
+      of Compose is read once per plugin binary and kept in C($XDG_CACHE_HOME/colab.cluster/compose-version.json)
+      (C(~/.cache) without XDG_CACHE_HOME), keyed by its path, size and mtime.
+  returned: always
+  type: dict
+  sample: {spawns: 1, api_calls: 3}
 commands:
   description: The mutating C(docker compose) commands run (or that would run in check mode), without environment.
   returned: always
