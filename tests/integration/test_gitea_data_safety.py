@@ -366,3 +366,66 @@ def test_restore_killed_then_rerun_keeps_the_original(images, tmp_path):
         _docker("compose", "-p", project, "down", "--timeout", "5", timeout=120)
     for out in outputs:
         assert password not in out
+
+
+LOCAL_PLAYBOOK = """---
+- name: The gitea role's file-only tasks (no containers)
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    gitea_fortress_root: {base}/fortress
+    gitea_config_dir: {base}/config
+    gitea_backup_script: {base}/colab-gitea-backup
+    gitea_backup_copy_dir: {base}/node-disk/backup
+    gitea_uid: {uid}
+    gitea_gid: {gid}
+  tasks:
+    - name: The role's backup script
+      ansible.builtin.include_role:
+        name: colab.cluster.gitea
+        tasks_from: backup_script.yml
+        public: true
+    - name: The backup service unit as schedule.yml renders it
+      ansible.builtin.template:
+        src: {root}/roles/gitea/templates/colab-gitea-backup.service.j2
+        dest: {base}/colab-gitea-backup.service
+        mode: "0644"
+    - name: The role's move of a legacy app.ini off the share
+      ansible.builtin.include_role:
+        name: colab.cluster.gitea
+        tasks_from: legacy_config.yml
+"""
+
+
+def test_backup_unit_script_and_legacy_config_keep_data(tmp_path):
+    """No containers: the backup unit waits for its mounts, the script refuses to back up
+    during an unfinished upgrade, and a share app.ini that differs from the node's is kept."""
+    base = str(tmp_path)
+    legacy = tmp_path / "fortress" / "data" / "gitea-config"
+    legacy.mkdir(parents=True)
+    (legacy / "app.ini").write_text("[security]\nINTERNAL_TOKEN = only-on-the-share\n")
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "app.ini").write_text("[security]\nINTERNAL_TOKEN = the-node-one\n")
+    playbook = tmp_path / "local.yml"
+    playbook.write_text(LOCAL_PLAYBOOK.format(base=base, root=ROOT, uid=os.getuid(), gid=os.getgid()))
+    rc, out = run_logged([tool("ansible-playbook"), str(playbook)], "gitea-local.log", timeout=300)
+    assert rc != 0 and "both exist and differ" in _flat(out), tail(out)
+    assert (legacy / "app.ini").read_text().endswith("only-on-the-share\n"), "the share's app.ini must be kept"
+
+    unit = (tmp_path / "colab-gitea-backup.service").read_text()
+    mounts = [line for line in unit.splitlines() if line.startswith("RequiresMountsFor=")]
+    assert mounts, unit
+    assert mounts[0].split("=", 1)[1].split() == [f"{base}/fortress/data/gitea", f"{base}/fortress/backup/gitea",
+                                                  f"{base}/node-disk/backup"], mounts
+
+    (tmp_path / "fortress" / "data" / "postgres-gitea.upgrading").write_text("from: '15'\n")
+    # a docker that only says it was called: the script must stop before it touches the stack
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "docker").write_text("#!/bin/sh\necho docker-was-called >&2\nexit 99\n")
+    os.chmod(fake / "docker", 0o755)
+    res = subprocess.run(["/bin/bash", str(tmp_path / "colab-gitea-backup")], capture_output=True, text=True,
+                         check=False, timeout=60, env={"PATH": f"{fake}:/usr/bin:/bin"})
+    assert res.returncode == 1 and "did not finish" in res.stderr, (res.returncode, res.stderr)
+    assert "docker-was-called" not in res.stderr
