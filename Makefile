@@ -166,11 +166,13 @@ test: venv link engine image
 test-faults: venv link engine image
 	pytest -x tests/lab/faults
 
-# The gitea role's PostgreSQL major change against real PostgreSQL 15 and 17 on the host's
-# engine (also part of `make test`'s integration layer): ~1-2 min, plus ~2 min once per
-# machine to build colab/postgres:15-bookworm.
+# The gitea role's PostgreSQL major change, and its data surviving failures midway (an
+# upgrade whose new server fails to start or whose pg_restore is killed, a killed restore
+# run again), against real PostgreSQL 15 and 17 on the host's engine (also part of `make
+# test`'s integration layer): ~2 min each, plus ~2 min once per machine to build
+# colab/postgres:15-bookworm.
 test-pg-major: venv link engine image
-	pytest -x tests/integration/test_gitea_postgres_major.py
+	pytest -x tests/integration/test_gitea_postgres_major.py tests/integration/test_gitea_data_safety.py
 
 # site.yml through ansible-runner inside the execution environment, with AWX's
 # private_data_dir layout, against the lab (builds the EE first: `make ee`); part of

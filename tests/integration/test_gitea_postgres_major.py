@@ -6,7 +6,8 @@ colab/postgres:17), both built from lab/images/postgres, their PG_VERSION
 files, pg_dump and pg_restore. Gitea is colab/gitea-standin:3 (NOT Gitea), which logs into
 the database with the injected password: its health says the gitea role survived.
 
-The playbook runs the role's own postgres_major.yml and then deploys the role's own
+The playbook runs the role's own postgres_major.yml (and postgres_upgrade.yml when it asks
+for it) and then deploys the role's own
 definition (_gitea_definition) with compose_stack, as present.yml does; the rest of
 present.yml (admin, schedule, SSOT, adoption of other projects) is left out: on the shared
 host engine it would meet other projects.
@@ -89,6 +90,11 @@ PLAYBOOK = """---
         name: colab.cluster.gitea
         tasks_from: postgres_major.yml
         public: true
+    - name: The role's PostgreSQL upgrade, when the check asked for it (as present.yml)
+      ansible.builtin.include_role:
+        name: colab.cluster.gitea
+        tasks_from: postgres_upgrade.yml
+      when: _gitea_pg_upgrade | default(false)
     - name: The role's stack
       colab.cluster.compose_stack:
         project_name: "{{{{ gitea_project_name }}}}"
