@@ -43,8 +43,9 @@ import time
 import json
 
 from tests.helpers import ROOT, run_logged, tail, tool
-from tests.integration.test_gitea_postgres_major import (  # noqa: F401 (images: a fixture)
-    NEW, OLD, PLAYBOOK as MAJOR_PLAYBOOK, _definition_for_this_engine, _docker, _free_port,
+# `images` is a pytest fixture, used by name.
+from tests.integration.test_gitea_postgres_major import (  # noqa: F401 pylint: disable=unused-import
+    OLD, PLAYBOOK as MAJOR_PLAYBOOK, _definition_for_this_engine, _docker, _free_port,
     _recap_changed, images,
 )
 
