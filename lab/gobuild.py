@@ -13,7 +13,7 @@ package, taken from the downloaded module at build time:
     packaging/systemd/headscale.service -> /usr/lib/systemd/system/, config-example.yaml ->
     /etc/headscale/config.yaml (a conffile), /var/lib/headscale, packaging/deb/{postinst,
     prerm,postrm} as the maintainer scripts. File name: headscale_<v>_linux_<arch>.deb.
-  tailscale: release/dist/unixpkgs/pkgs.go (tailscale.com@v1.104.7): /usr/bin/tailscale,
+  tailscale: release/dist/unixpkgs/pkgs.go (tailscale.com@v1.102.5): /usr/bin/tailscale,
     /usr/sbin/tailscaled, cmd/tailscaled/{tailscaled.service, tailscale-online.target,
     tailscale-wait-online.service} -> /lib/systemd/system/, tailscaled.defaults ->
     /etc/default/tailscaled (a conffile), release/deb/debian.{postinst,prerm,postrm}.sh,
