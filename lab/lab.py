@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
+import inspect
 import io
 import json
 import os
@@ -672,7 +673,7 @@ def ensure_tailnet_guard(host):
     run(["docker", "exec", name, "systemctl", "enable", "--now", "--quiet", TAILNET_GUARD_UNIT],
         timeout=60)
     routes = run(["docker", "exec", name, "ip", "-4", "route", "show", "type", "unreachable"],
-                 timeout=60)
+                 timeout=60).stdout
     if TAILNET_RANGES[0] not in routes:
         raise LabError(f"node {host}: no unreachable route for {TAILNET_RANGES[0]} after "
                        f"{TAILNET_GUARD_UNIT} ({routes.strip() or 'none'})")
@@ -879,6 +880,57 @@ def dns_lines(server_host="cooperator"):
     return lines
 
 
+def tailnet_status(host):
+    """`tailscale status --json` of a node (its tailscaled's own view), or None when the node
+    has no tailscale or tailscaled does not answer."""
+    proc = subprocess.run(["docker", "exec", f"colab-lab-{host}", "tailscale", "status", "--json"],
+                          capture_output=True, text=True, check=False, timeout=60)
+    if proc.returncode != 0:
+        return None
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        return None
+
+
+def node_dns_query(host, name, server, timeout=3.0):
+    """dns_query_a run inside a node (one UDP query from there): (rcode, [address, ...])."""
+    script = ("import os, socket, struct, json, sys\n" + inspect.getsource(dns_query_a) +
+              "\nprint(json.dumps(dns_query_a(sys.argv[1], sys.argv[2], timeout=float(sys.argv[3]))))\n")
+    proc = subprocess.run(["docker", "exec", "-i", f"colab-lab-{host}", "python3", "-", name, server,
+                           str(timeout)], input=script, capture_output=True, text=True, check=False,
+                          timeout=60)
+    if proc.returncode != 0:
+        raise OSError((proc.stderr.strip().splitlines() or ["no answer"])[-1])
+    rcode, addresses = json.loads(proc.stdout)
+    return rcode, addresses
+
+
+MAGICDNS = "100.100.100.100"  # tailscaled's own resolver (net/tsaddr@v1.102.5, TailscaleServiceIP)
+
+
+def mesh_lines(asker="director"):
+    """Each node's tailnet address and MagicDNS name as its tailscaled reports them, and
+    what MagicDNS answers for that name when `asker` asks it."""
+    lines = []
+    for host in NODES:
+        status = tailnet_status(host)
+        if not status or not status.get("Self"):
+            lines.append(f"{host}: no tailscaled answers")
+            continue
+        me = status["Self"]
+        v4 = [ip for ip in me.get("TailscaleIPs", []) if ":" not in ip]
+        name = me.get("DNSName", "").rstrip(".")
+        try:
+            rcode, got = node_dns_query(asker, name, MAGICDNS)
+            answer = ", ".join(got) or ("NXDOMAIN" if rcode == 3 else f"rcode {rcode}")
+        except OSError as exc:
+            answer = f"no answer ({exc})"
+        lines.append(f"{host}: {status.get('BackendState')} {', '.join(v4) or 'no address'} "
+                     f"{name or '(no name)'} -> MagicDNS from {asker}: {answer}")
+    return lines
+
+
 def summary(_args):
     path = os.path.join(STATE_DIR, "last-run.json")
     if not os.path.exists(path):
@@ -900,6 +952,8 @@ def summary(_args):
            for name in data.get("hosts", {}).get("cooperator", {}).get("roles", [])):
         print(_minio_line())
     print(f"{'registry':<12} {registry_catalog()}")
+    for line in mesh_lines():
+        print(f"{'tailnet':<12} {line}")
     for line in dns_lines():
         print(f"{'dns':<12} {line}   (dnsmasq on cooperator, asked from here)")
     print("-" * 72)
