@@ -171,7 +171,7 @@ def build_binaries(name, version, arch):
     with tempfile.TemporaryDirectory() as work:
         for cmd, binary in zip(spec["cmds"], wanted):
             target = f"{spec['module']}/{cmd}@v{version}"
-            if arch == _host_arch():
+            if arch == host_arch():
                 _go(["install", "-trimpath", "-ldflags=-s -w", target], dict(env, GOBIN=tmp))
             else:
                 _go(["install", "-trimpath", "-ldflags=-s -w", target],
@@ -185,7 +185,7 @@ def build_binaries(name, version, arch):
     return out, srcdir
 
 
-def _host_arch():
+def host_arch():
     machine = os.uname().machine
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
@@ -277,9 +277,9 @@ def main(argv=None):
     one = sub.add_parser("deb")
     one.add_argument("name", choices=sorted(PROGRAMS))
     one.add_argument("--version", default="")
-    one.add_argument("--arch", default=_host_arch())
+    one.add_argument("--arch", default=host_arch())
     every = sub.add_parser("all")
-    every.add_argument("--arch", default=_host_arch())
+    every.add_argument("--arch", default=host_arch())
     where = sub.add_parser("path")
     where.add_argument("name", choices=sorted(PROGRAMS))
     where.add_argument("version")
