@@ -22,8 +22,8 @@ The roles install them through their local-package path (headscale_package_src,
 tailscale_package_src): the same install tasks as production, another package source.
 
 Cache (outside the work tree, per machine): $COLAB_CACHE_DIR or
-${XDG_CACHE_HOME:-~/.cache}/colab-cluster/go/<name>-<version>-<arch>/ (binaries) and
-.../debs/<file>.deb. A second call finds the .deb and builds nothing. A module whose go.mod
+${XDG_CACHE_HOME:-~/.cache}/colab-cluster/<recipe>/go/<name>-<version>-<arch>/ (binaries)
+and .../<recipe>/debs/<file>.deb. A second call finds the .deb and builds nothing. A module whose go.mod
 asks for a newer Go than the machine's gets that toolchain from the Go proxy
 (GOTOOLCHAIN=go<version>, the go directive of its go.mod).
 Standard library only, like lab/lab.py.
@@ -57,8 +57,15 @@ PROGRAMS = {
         "cmds": ["cmd/tailscale", "cmd/tailscaled"],
         "defaults": os.path.join(ROOT, "roles", "tailscale", "defaults", "main.yml"),
         "var": "tailscale_version",
+        # The version stamps tailscale's own release build sets (build_dist.sh@v1.102.5:
+        # -X tailscale.com/version.longStamp / shortStamp): without them `tailscale version`
+        # of a module build prints "<v>-ERR-BuildInfo" (version/version.go@v1.102.5).
+        "ldflags": "-X tailscale.com/version.longStamp={v} -X tailscale.com/version.shortStamp={v}",
     },
 }
+# Bumped whenever the way a program is built or packaged changes: cached builds of an older
+# recipe are not reused (they live in another directory).
+RECIPE = "r2"
 # Older headscale the upgrade scenario starts from (one minor below the pin).
 HEADSCALE_UPGRADE_FROM = "0.28.0"
 BUILD_TIMEOUT = 3600
@@ -91,7 +98,7 @@ def deb_name(name, version, arch):
 
 
 def deb_path(name, version, arch):
-    return os.path.join(cache_dir(), "debs", deb_name(name, version, arch))
+    return os.path.join(cache_dir(), RECIPE, "debs", deb_name(name, version, arch))
 
 
 def _go_env(extra=None):
@@ -149,7 +156,8 @@ def download(module, version):
 
 def build_binaries(name, version, arch):
     spec = PROGRAMS[name]
-    out = os.path.join(cache_dir(), "go", f"{name}-{version}-{arch}")
+    out = os.path.join(cache_dir(), RECIPE, "go", f"{name}-{version}-{arch}")
+    ldflags = " ".join(["-s", "-w", spec.get("ldflags", "").format(v=version)]).strip()
     wanted = [os.path.basename(cmd) for cmd in spec["cmds"]]
     srcdir, toolchain = download(spec["module"], version)
     if all(os.path.exists(os.path.join(out, binary)) for binary in wanted):
@@ -172,9 +180,9 @@ def build_binaries(name, version, arch):
         for cmd, binary in zip(spec["cmds"], wanted):
             target = f"{spec['module']}/{cmd}@v{version}"
             if arch == host_arch():
-                _go(["install", "-trimpath", "-ldflags=-s -w", target], dict(env, GOBIN=tmp))
+                _go(["install", "-trimpath", f"-ldflags={ldflags}", target], dict(env, GOBIN=tmp))
             else:
-                _go(["install", "-trimpath", "-ldflags=-s -w", target],
+                _go(["install", "-trimpath", f"-ldflags={ldflags}", target],
                     dict(env, GOBIN="", GOPATH=os.path.join(work, "gopath"), GOMODCACHE=gomodcache))
                 shutil.move(os.path.join(work, "gopath", "bin", f"linux_{arch}", binary),
                             os.path.join(tmp, binary))
