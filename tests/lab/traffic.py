@@ -234,9 +234,21 @@ def debian_archive_addresses(host="deb.debian.org"):
         return set()
 
 
-def flow_problems(flows, archive=()):
-    """Each flow from a lab node to anywhere but the lab network, or the Debian archive on
-    port 80 (apt, over plain http as the lab's sources.list says)."""
+def machine_resolvers(path="/etc/resolv.conf"):
+    """The machine's own DNS resolvers: Docker's embedded DNS (127.0.0.11 in each node)
+    forwards the nodes' lookups to them from the node's namespace."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return {line.split()[1] for line in fh if line.startswith("nameserver") and len(line.split()) > 1}
+    except OSError:
+        return set()
+
+
+def flow_problems(flows, archive=(), resolvers=()):
+    """Each flow from a lab node to anywhere but the lab network, the Debian archive on
+    port 80 (apt, over plain http as the lab's sources.list says), or the machine's own
+    resolvers on port 53 (Docker's embedded DNS forwarding the nodes' lookups: the flow is
+    seen, the names asked are not)."""
     lab = ipaddress.ip_network(LAB_NET)
     problems = []
     for proto, src, dst, dport in sorted(flows):
@@ -244,6 +256,8 @@ def flow_problems(flows, archive=()):
         if ip in lab:
             continue
         if proto == "tcp" and dport == 80 and dst in archive:
+            continue
+        if dport == 53 and dst in resolvers:
             continue
         problems.append({"proto": proto, "src": src, "dst": dst, "dport": dport})
     return problems

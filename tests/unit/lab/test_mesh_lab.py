@@ -45,6 +45,9 @@ def test_a_port_mapping_probe_is_a_problem_and_apt_to_the_archive_is_not():
     assert problems == [{"proto": "udp", "src": "172.31.254.30", "dst": "239.255.255.250", "dport": 1900}]
     # Without the archive's address, apt's flow is one too: nothing is allowed by port alone.
     assert len(flow_problems(flows, archive=set())) == 2
+    dns = {("udp", "172.31.254.10", "10.255.255.53", 53)}
+    assert flow_problems(dns, resolvers={"10.255.255.53"}) == []
+    assert flow_problems(dns, resolvers={"10.0.0.2"}) != []
 
 
 def test_socket_samples_outside_the_lab_are_problems_unless_apt_holds_them():
