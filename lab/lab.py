@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import importlib.util
+import inspect
 import io
 import json
 import os
@@ -107,6 +108,43 @@ SYSTEMD_FLAGS = [
     "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
     "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
 ]
+# tailscaled's kernel TUN (NET_ADMIN is above): the device where this machine has it
+# (measured here 2026-12-05; ENVIRONMENT.md). Without it tailscaled runs in userspace
+# networking instead, a reason written to .lab/mesh/tun (read by inventory/lab), never silently.
+TUN_DEVICE = "/dev/net/tun"
+# The tailnet's ranges (tailscale's CGNAT range and its ULA, net/tsaddr@v1.104.7) are made
+# unreachable in every node's main routing table before tailscaled first starts: tailscale's
+# own table 52 (consulted first, ip rule 5270) outranks it, so tailnet traffic flows while
+# tailscaled is up, and nothing for those ranges ever leaves through the docker bridge.
+TAILNET_RANGES = ("100.64.0.0/10", "fd7a:115c:a1e0::/48")
+TAILNET_GUARD_UNIT = "colab-lab-tailnet-guard.service"
+TAILNET_GUARD = f"""[Unit]
+Description=colab lab: the tailnet ranges are unreachable through the docker bridge
+DefaultDependencies=no
+Before=network-pre.target tailscaled.service
+Wants=network-pre.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/sbin/ip -4 route replace unreachable {TAILNET_RANGES[0]}
+ExecStart=-/sbin/ip -6 route replace unreachable {TAILNET_RANGES[1]}
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def tun_mode():
+    """('tun', '') where kernel TUN can be given to the nodes, else ('userspace', reason)."""
+    if not os.path.exists(TUN_DEVICE):
+        return "userspace", f"{TUN_DEVICE} does not exist on this machine"
+    return "tun", ""
+
+
+def node_flags():
+    mode, _why = tun_mode()
+    return SYSTEMD_FLAGS + (["--device", TUN_DEVICE] if mode == "tun" else [])
 
 
 class LabError(Exception):
@@ -473,7 +511,7 @@ def node_spec(host, spec):
     place = {key: value for key, value in spec.items() if key != "image"}
     image = spec.get("image", NODE_IMAGE)
     text = json.dumps([image, node_image_digest() if image == NODE_IMAGE else "", NETWORK, place,
-                       SYSTEMD_FLAGS, host, lab_id()], sort_keys=True)
+                       node_flags(), TAILNET_GUARD, host, lab_id()], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -612,12 +650,69 @@ def ensure_node(host, spec):
         run(["docker", "run", "-d", "--name", name, "--hostname", host,
              "--network", NETWORK, "--ip", spec["ip"], "--label", "colab.lab=1",
              "--label", f"colab.lab.spec={want}",
-             *SYSTEMD_FLAGS, *spec.get("run_args", []),
+             *node_flags(), *spec.get("run_args", []),
              "-v", f"colab-lab-{host}-docker:/var/lib/docker",
              spec.get("image", NODE_IMAGE)])
         log(f"node {host} created ({name}, {spec['ip']})")
     wait_systemd(name)
+    ensure_tailnet_guard(host)
     ensure_node_ssh(host)
+
+
+def ensure_tailnet_guard(host):
+    """The unreachable routes for the tailnet ranges, as a unit that runs on every boot
+    before tailscaled (bootstrap path, like the ssh keys): checked, written when it differs."""
+    name = f"colab-lab-{host}"
+    path = f"/etc/systemd/system/{TAILNET_GUARD_UNIT}"
+    have = subprocess.run(["docker", "exec", name, "cat", path], capture_output=True, text=True,
+                          check=False, timeout=60).stdout
+    if have != TAILNET_GUARD:
+        run(["docker", "exec", "-i", name, "sh", "-c", f"cat > {path}"], input_data=TAILNET_GUARD.encode(),
+            timeout=60)
+        run(["docker", "exec", name, "systemctl", "daemon-reload"], timeout=60)
+    run(["docker", "exec", name, "systemctl", "enable", "--now", "--quiet", TAILNET_GUARD_UNIT],
+        timeout=60)
+    routes = run(["docker", "exec", name, "ip", "-4", "route", "show", "type", "unreachable"],
+                 timeout=60).stdout
+    if TAILNET_RANGES[0] not in routes:
+        raise LabError(f"node {host}: no unreachable route for {TAILNET_RANGES[0]} after "
+                       f"{TAILNET_GUARD_UNIT} ({routes.strip() or 'none'})")
+
+
+def ensure_mesh_packages(arch=None):
+    """headscale and tailscale, built from their Go modules and packaged (lab/gobuild.py),
+    where inventory/lab/group_vars reads them; and how tailscaled gets its network here."""
+    spec = importlib.util.spec_from_file_location("colab_gobuild", os.path.join(HERE, "gobuild.py"))
+    gobuild = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gobuild)
+    # The lab's mesh nodes run natively (the arm64 lab's mesh groups are empty); molecule/mesh
+    # and `python3 lab/gobuild.py all --arch arm64` build the other sets.
+    arch = arch or gobuild.host_arch()
+    started = time.monotonic()
+    paths = {}
+    for name in ("headscale", "tailscale"):
+        paths[name] = gobuild.package(name, gobuild.pinned(name), arch)
+    # Into the lab's state directory, where the inventory finds them under lab_state_dir
+    # (also inside the EE container of tests/lab/test_awx_runner.py, which mounts .lab/).
+    mesh_dir = os.path.join(STATE_DIR, "mesh")
+    os.makedirs(mesh_dir, exist_ok=True)
+    for path in paths.values():
+        target = os.path.join(mesh_dir, os.path.basename(path))
+        if not os.path.exists(target) or os.path.getsize(target) != os.path.getsize(path):
+            shutil.copyfile(path, target + ".tmp")
+            os.replace(target + ".tmp", target)
+    mode, why = tun_mode()
+    state = {"headscale_deb": os.path.basename(paths["headscale"]),
+             "tailscale_deb": os.path.basename(paths["tailscale"]), "tun": mode, "tun_reason": why}
+    with open(os.path.join(mesh_dir, "tun"), "w", encoding="utf-8") as fh:
+        fh.write(mode + "\n")
+    with open(os.path.join(mesh_dir, "packages.json"), "w", encoding="utf-8") as fh:
+        json.dump(state, fh, indent=1, sort_keys=True)
+    if mode != "tun":
+        log(f"mesh: tailscaled runs in userspace networking here: {why}")
+    log(f"mesh packages ready in {time.monotonic() - started:.0f} s: "
+        f"{os.path.basename(paths['headscale'])}, {os.path.basename(paths['tailscale'])}")
+    return state
 
 
 def _secret_store():
@@ -639,6 +734,7 @@ def up(_args):
                        "`python3 lab/arm64.py image` builds the arm64 one)")
     ensure_network()
     ensure_ssh_keys()
+    ensure_mesh_packages()
     for host, spec in NODES.items():
         ensure_node(host, spec)
     for host, why in NOT_IN_LAB.items():
@@ -786,6 +882,57 @@ def dns_lines(server_host="cooperator"):
     return lines
 
 
+def tailnet_status(host):
+    """`tailscale status --json` of a node (its tailscaled's own view), or None when the node
+    has no tailscale or tailscaled does not answer."""
+    proc = subprocess.run(["docker", "exec", f"colab-lab-{host}", "tailscale", "status", "--json"],
+                          capture_output=True, text=True, check=False, timeout=60)
+    if proc.returncode != 0:
+        return None
+    try:
+        return json.loads(proc.stdout)
+    except ValueError:
+        return None
+
+
+def node_dns_query(host, name, server, timeout=3.0):
+    """dns_query_a run inside a node (one UDP query from there): (rcode, [address, ...])."""
+    script = ("import os, socket, struct, json, sys\n" + inspect.getsource(dns_query_a) +
+              "\nprint(json.dumps(dns_query_a(sys.argv[1], sys.argv[2], timeout=float(sys.argv[3]))))\n")
+    proc = subprocess.run(["docker", "exec", "-i", f"colab-lab-{host}", "python3", "-", name, server,
+                           str(timeout)], input=script, capture_output=True, text=True, check=False,
+                          timeout=60)
+    if proc.returncode != 0:
+        raise OSError((proc.stderr.strip().splitlines() or ["no answer"])[-1])
+    rcode, addresses = json.loads(proc.stdout)
+    return rcode, addresses
+
+
+MAGICDNS = "100.100.100.100"  # tailscaled's own resolver (net/tsaddr@v1.102.5, TailscaleServiceIP)
+
+
+def mesh_lines(asker="director"):
+    """Each node's tailnet address and MagicDNS name as its tailscaled reports them, and
+    what MagicDNS answers for that name when `asker` asks it."""
+    lines = []
+    for host in NODES:
+        status = tailnet_status(host)
+        if not status or not status.get("Self"):
+            lines.append(f"{host}: no tailscaled answers")
+            continue
+        me = status["Self"]
+        v4 = [ip for ip in me.get("TailscaleIPs", []) if ":" not in ip]
+        name = me.get("DNSName", "").rstrip(".")
+        try:
+            rcode, got = node_dns_query(asker, name, MAGICDNS)
+            answer = ", ".join(got) or ("NXDOMAIN" if rcode == 3 else f"rcode {rcode}")
+        except OSError as exc:
+            answer = f"no answer ({exc})"
+        lines.append(f"{host}: {status.get('BackendState')} {', '.join(v4) or 'no address'} "
+                     f"{name or '(no name)'} -> MagicDNS from {asker}: {answer}")
+    return lines
+
+
 def summary(_args):
     path = os.path.join(STATE_DIR, "last-run.json")
     if not os.path.exists(path):
@@ -807,6 +954,8 @@ def summary(_args):
            for name in data.get("hosts", {}).get("cooperator", {}).get("roles", [])):
         print(_minio_line())
     print(f"{'registry':<12} {registry_catalog()}")
+    for line in mesh_lines():
+        print(f"{'tailnet':<12} {line}")
     for line in dns_lines():
         print(f"{'dns':<12} {line}   (dnsmasq on cooperator, asked from here)")
     print("-" * 72)

@@ -541,6 +541,12 @@ def config_schema(version):
     if minor >= (0, 29):
         del schema["oidc"]["expiry"]                            # #3122
         schema["node"] = {"expiry": None, "ephemeral": {"inactivity_timeout": None}}
+        # Recorded: headscale 0.29.3 (built from its module) `configtest` warns that
+        # ephemeral_node_inactivity_timeout "has been removed" and refuses (FATAL)
+        # randomize_client_port ("Set "randomizeClientPort": true at the top level of your
+        # policy file").
+        del schema["ephemeral_node_inactivity_timeout"]
+        del schema["randomize_client_port"]
     return schema
 
 
@@ -566,6 +572,8 @@ RENAMED_KEYS = (
     ("oidc.map_legacy_users", (0, 26), None),
     ("oidc.strip_email_domain", (0, 26), None),
     ("oidc.expiry", (0, 29), "node.expiry"),
+    ("ephemeral_node_inactivity_timeout", (0, 29), "node.ephemeral.inactivity_timeout"),
+    ("randomize_client_port", (0, 29), "randomizeClientPort at the top level of the policy"),
 )
 
 

@@ -39,8 +39,24 @@ LAB_OVERRIDES = {
         "no CIFS in this kernel: present writes fstab and credentials, mounted would fail",
     ("samba_clients", "samba_client_automount"):
         "no autofs in this kernel; nothing may try to mount /mnt/fortress on access",
-    ("samba_clients", "samba_client_server"):
-        "the lab has no mesh: the share is reached at cooperator's lab address",
+    ("headscale_servers", "headscale_package_src"):
+        "no release download here: headscale built from its Go module (lab/gobuild.py)",
+    ("headscale_servers", "headscale_derp_urls"):
+        "nothing may leave the machine: no DERP map is fetched, the embedded DERP only",
+    ("headscale_servers", "headscale_derp_embedded"): "the only DERP server of the lab's tailnet",
+    ("headscale_servers", "headscale_nameservers_global"):
+        "MagicDNS forwards to the lab's own resolver (the edge's dnsmasq), never public ones",
+    ("headscale_servers", "headscale_ssot_external_dns"): "the lab's domain is not in public DNS",
+    ("mesh_clients", "tailscale_package_src"):
+        "no apt repository here: tailscale built from its Go module (lab/gobuild.py)",
+    ("mesh_clients", "tailscale_accept_dns"):
+        "the nodes' resolv.conf is Docker's bind mount and apt needs Docker's resolver; "
+        "MagicDNS is asked at 100.100.100.100",
+    ("mesh_clients", "tailscale_daemon_flags"):
+        "no log upload from the lab (--no-logs-no-support); userspace networking without TUN",
+    ("mesh_clients", "tailscale_daemon_env"):
+        "nothing may leave the machine: no log upload, no port-mapping probes, never "
+        "Tailscale's own control plane",
     ("samba_clients", "samba_client_packages"):
         "smbclient, to check the share by hand in the lab",
     ("edge", "edge_caddy_local_certs"):

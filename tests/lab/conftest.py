@@ -23,6 +23,7 @@ import pytest
 from tests.helpers import (OUTPUT, ROOT, RecapError, ansible_env, assert_recap, parse_recap, run_logged,
                            tail, tool)
 from tests.lab.exposure import ArgvSampler
+from tests.lab.traffic import ConntrackSampler, SocketSampler
 
 _spec = importlib.util.spec_from_file_location("colab_lab_tool_fixture",
                                                os.path.join(ROOT, "lab", "lab.py"))
@@ -106,14 +107,24 @@ def converged_lab():
     # The first converge runs at -vvv while every process's argv is sampled on the
     # controller and in both nodes (tests/lab/test_exposure.py reads both).
     sampler = ArgvSampler([lab.container(host) for host in lab.nodes]).start()
+    # Every socket in every node and every flow leaving a node through the docker bridge,
+    # from the first converge to the end of the check run (tests/lab/test_mesh.py reads them).
+    sockets = SocketSampler([lab.container(host) for host in lab.nodes]).start()
+    flows = ConntrackSampler([lab.ip(host) for host in lab.nodes]).start()
+    lab.socket_sampler, lab.flow_sampler = sockets, flows
     try:
-        lab.playbook("converge", "-vvv")
+        try:
+            lab.playbook("converge", "-vvv")
+        finally:
+            sampler.stop()
+            sampler.save(os.path.join(OUTPUT, "lab-converge-argv.json"))
+        lab.argv_sampler = sampler
+        lab.assert_run("converge")
+        lab.first_summary = lab.summary()
+        lab.playbook("idempotence")
+        lab.playbook("check", "--check", "--diff")
     finally:
-        sampler.stop()
-        sampler.save(os.path.join(OUTPUT, "lab-converge-argv.json"))
-    lab.argv_sampler = sampler
-    lab.assert_run("converge")
-    lab.first_summary = lab.summary()
-    lab.playbook("idempotence")
-    lab.playbook("check", "--check", "--diff")
+        sockets.stop()
+        flows.stop()
+        sockets.save(os.path.join(OUTPUT, "lab-sockets.json"))
     return lab

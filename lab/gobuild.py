@@ -1,0 +1,311 @@
+"""Upstream Go programs the lab runs, built from their modules and packaged as .deb files.
+
+    python3 lab/gobuild.py deb headscale [--version 0.29.3] [--arch amd64|arm64]
+    python3 lab/gobuild.py deb tailscale [--version 1.104.7] [--arch amd64|arm64]
+    python3 lab/gobuild.py all [--arch amd64]      # every version the lab and molecule use
+    python3 lab/gobuild.py path NAME VERSION ARCH  # where the .deb is (built or not)
+
+A build is `CGO_ENABLED=0 GOBIN=... go install MODULE/cmd/NAME@vVERSION` (a build of an
+upstream dependency, like a package install: no upstream source is copied into this
+project). The package holds the same files, in the same places, as the upstream release
+package, taken from the downloaded module at build time:
+  headscale: the nfpms section of .goreleaser.yml (headscale@v0.29.3): /usr/bin/headscale,
+    packaging/systemd/headscale.service -> /usr/lib/systemd/system/, config-example.yaml ->
+    /etc/headscale/config.yaml (a conffile), /var/lib/headscale, packaging/deb/{postinst,
+    prerm,postrm} as the maintainer scripts. File name: headscale_<v>_linux_<arch>.deb.
+  tailscale: release/dist/unixpkgs/pkgs.go (tailscale.com@v1.102.5): /usr/bin/tailscale,
+    /usr/sbin/tailscaled, cmd/tailscaled/{tailscaled.service, tailscale-online.target,
+    tailscale-wait-online.service} -> /lib/systemd/system/, tailscaled.defaults ->
+    /etc/default/tailscaled (a conffile), release/deb/debian.{postinst,prerm,postrm}.sh,
+    Depends: iptables. File name: tailscale_<v>_<arch>.deb.
+The roles install them through their local-package path (headscale_package_src,
+tailscale_package_src): the same install tasks as production, another package source.
+
+Cache (outside the work tree, per machine): $COLAB_CACHE_DIR or
+${XDG_CACHE_HOME:-~/.cache}/colab-cluster/<recipe>/go/<name>-<version>-<arch>/ (binaries)
+and .../<recipe>/debs/<file>.deb. A second call finds the .deb and builds nothing. A module whose go.mod
+asks for a newer Go than the machine's gets that toolchain from the Go proxy
+(GOTOOLCHAIN=go<version>, the go directive of its go.mod).
+Standard library only, like lab/lab.py.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+# The versions the roles pin come from their defaults; the upgrade path's older minor is
+# built for molecule/mesh (pinned minor - 1 -> pinned, roles/headscale/tasks/upgrade.yml).
+PROGRAMS = {
+    "headscale": {
+        "module": "github.com/juanfont/headscale",
+        "cmds": ["cmd/headscale"],
+        "defaults": os.path.join(ROOT, "roles", "headscale", "defaults", "main.yml"),
+        "var": "headscale_version",
+    },
+    "tailscale": {
+        "module": "tailscale.com",
+        "cmds": ["cmd/tailscale", "cmd/tailscaled"],
+        "defaults": os.path.join(ROOT, "roles", "tailscale", "defaults", "main.yml"),
+        "var": "tailscale_version",
+        # The version stamps tailscale's own release build sets (build_dist.sh@v1.102.5:
+        # -X tailscale.com/version.longStamp / shortStamp): without them `tailscale version`
+        # of a module build prints "<v>-ERR-BuildInfo" (version/version.go@v1.102.5).
+        "ldflags": "-X tailscale.com/version.longStamp={v} -X tailscale.com/version.shortStamp={v}",
+    },
+}
+# Bumped whenever the way a program is built or packaged changes: cached builds of an older
+# recipe are not reused (they live in another directory).
+RECIPE = "r2"
+# Older headscale the upgrade scenario starts from (one minor below the pin).
+HEADSCALE_UPGRADE_FROM = "0.28.0"
+BUILD_TIMEOUT = 3600
+
+
+def log(msg):
+    print(f"gobuild: {msg}", file=sys.stderr, flush=True)
+
+
+def cache_dir():
+    base = os.environ.get("COLAB_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "colab-cluster")
+    return base
+
+
+def pinned(name):
+    spec = PROGRAMS[name]
+    with open(spec["defaults"], encoding="utf-8") as handle:
+        for line in handle:
+            match = re.match(rf'^{spec["var"]}:\s*"?([0-9][^"\s]*)"?\s*$', line)
+            if match:
+                return match.group(1)
+    raise SystemExit(f"gobuild: {spec['var']} not found in {spec['defaults']}")
+
+
+def deb_name(name, version, arch):
+    if name == "headscale":
+        return f"headscale_{version}_linux_{arch}.deb"
+    return f"tailscale_{version}_{arch}.deb"
+
+
+def deb_path(name, version, arch):
+    return os.path.join(cache_dir(), RECIPE, "debs", deb_name(name, version, arch))
+
+
+def _go_env(extra=None):
+    env = dict(os.environ)
+    env.update({"CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false"})
+    env.update(extra or {})
+    return env
+
+
+def _go(args, env, timeout=BUILD_TIMEOUT):
+    if not shutil.which("go"):
+        raise SystemExit("gobuild: no `go` on PATH: the lab's mesh binaries are built with Go "
+                         "(ENVIRONMENT.md: Go 1.26 and the Go module proxy)")
+    proc = subprocess.run(["go"] + args, env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"gobuild: go {' '.join(args)} failed (rc={proc.returncode}):\n"
+                         f"{proc.stderr.strip()[-3000:]}")
+    return proc.stdout
+
+
+def _version_tuple(text):
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3])
+
+
+def toolchain_for(gomod_path):
+    """GOTOOLCHAIN for a module: the machine's Go unless its go.mod asks for a newer one."""
+    wanted = ""
+    with open(gomod_path, encoding="utf-8") as handle:
+        for line in handle:
+            match = re.match(r"^go\s+(\d+\.\d+(?:\.\d+)?)\s*$", line)
+            if match:
+                wanted = match.group(1)
+    local = _go(["env", "GOVERSION"], _go_env({"GOTOOLCHAIN": "local"})).strip()
+    if wanted and _version_tuple(wanted) > _version_tuple(local):
+        return f"go{wanted}"
+    return "local"
+
+
+def download(module, version):
+    """The module's source in the module cache (read-only), and the toolchain it needs."""
+    env = _go_env({"GOTOOLCHAIN": "local"})
+    proc = subprocess.run(["go", "mod", "download", "-json", f"{module}@v{version}"],
+                          env=env, capture_output=True, text=True, timeout=600, check=False)
+    data = json.loads(proc.stdout or "{}")
+    toolchain = toolchain_for(data["GoMod"]) if data.get("GoMod") else "local"
+    if not data.get("Dir"):
+        # `go mod download` refuses to unpack a module that needs a newer Go: again with it.
+        env = _go_env({"GOTOOLCHAIN": toolchain})
+        data = json.loads(_go(["mod", "download", "-json", f"{module}@v{version}"], env))
+    if not data.get("Dir"):
+        raise SystemExit(f"gobuild: {module}@v{version}: {data.get('Error', 'no module directory')}")
+    return data["Dir"], toolchain
+
+
+def build_binaries(name, version, arch):
+    spec = PROGRAMS[name]
+    out = os.path.join(cache_dir(), RECIPE, "go", f"{name}-{version}-{arch}")
+    ldflags = " ".join(["-s", "-w", spec.get("ldflags", "").format(v=version)]).strip()
+    wanted = [os.path.basename(cmd) for cmd in spec["cmds"]]
+    srcdir, toolchain = download(spec["module"], version)
+    if all(os.path.exists(os.path.join(out, binary)) for binary in wanted):
+        return out, srcdir
+    tmp = out + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    env = _go_env({"GOTOOLCHAIN": toolchain, "GOOS": "linux", "GOARCH": arch})
+    started = time.monotonic()
+    # `go install MODULE/cmd/X@vV` (neither headscale's nor tailscale's go.mod has replace or
+    # exclude directives, which it would refuse). GOBIN cannot be set when cross-compiling:
+    # then it installs into a throwaway GOPATH's bin/linux_<arch>/, moved from there.
+    gomodcache = _go(["env", "GOMODCACHE"], _go_env({"GOTOOLCHAIN": "local"})).strip()
+    # `go install X@v` also asks the proxy for the module's version list (its deprecation
+    # check), which proxy.golang.org refuses for headscale (403 on @v/list): the module cache,
+    # which holds the version just downloaded, answers that first (a file:// GOPROXY entry).
+    upstream = _go(["env", "GOPROXY"], _go_env({"GOTOOLCHAIN": "local"})).strip()
+    env["GOPROXY"] = f"file://{gomodcache}/cache/download,{upstream}"
+    with tempfile.TemporaryDirectory() as work:
+        for cmd, binary in zip(spec["cmds"], wanted):
+            target = f"{spec['module']}/{cmd}@v{version}"
+            if arch == host_arch():
+                _go(["install", "-trimpath", f"-ldflags={ldflags}", target], dict(env, GOBIN=tmp))
+            else:
+                _go(["install", "-trimpath", f"-ldflags={ldflags}", target],
+                    dict(env, GOBIN="", GOPATH=os.path.join(work, "gopath"), GOMODCACHE=gomodcache))
+                shutil.move(os.path.join(work, "gopath", "bin", f"linux_{arch}", binary),
+                            os.path.join(tmp, binary))
+    shutil.rmtree(out, ignore_errors=True)
+    os.rename(tmp, out)
+    log(f"built {name} {version} {arch} ({', '.join(wanted)}) in {time.monotonic() - started:.0f} s "
+        f"with GOTOOLCHAIN={toolchain}")
+    return out, srcdir
+
+
+def host_arch():
+    machine = os.uname().machine
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def _put(root, src, dst, mode):
+    target = os.path.join(root, dst.lstrip("/"))
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    shutil.copyfile(src, target)
+    os.chmod(target, mode)
+
+
+def _require(path, what):
+    if not os.path.exists(path):
+        raise SystemExit(f"gobuild: {what} not found at {path}: this version's release layout "
+                         "differs from the one lab/gobuild.py follows")
+    return path
+
+
+def package(name, version, arch):
+    path = deb_path(name, version, arch)
+    if os.path.exists(path):
+        return path
+    bindir, src = build_binaries(name, version, arch)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tempfile.TemporaryDirectory() as root:
+        debian = os.path.join(root, "DEBIAN")
+        os.makedirs(debian)
+        conffiles = []
+        depends = ""
+        if name == "headscale":
+            _put(root, os.path.join(bindir, "headscale"), "/usr/bin/headscale", 0o755)
+            _put(root, _require(os.path.join(src, "packaging", "systemd", "headscale.service"),
+                                "the systemd unit"),
+                 "/usr/lib/systemd/system/headscale.service", 0o644)
+            _put(root, _require(os.path.join(src, "config-example.yaml"), "the example config"),
+                 "/etc/headscale/config.yaml", 0o644)
+            conffiles.append("/etc/headscale/config.yaml")
+            os.makedirs(os.path.join(root, "var", "lib", "headscale"))
+            _put(root, os.path.join(src, "LICENSE"), "/usr/share/doc/headscale/copyright", 0o644)
+            for script in ("postinst", "prerm", "postrm"):
+                _put(root, _require(os.path.join(src, "packaging", "deb", script), script),
+                     f"/DEBIAN/{script}", 0o755)
+            description = "Open source implementation of the Tailscale control server."
+            description += " (built from its Go module by colab.cluster lab/gobuild.py)"
+        else:
+            tsd = os.path.join(src, "cmd", "tailscaled")
+            _put(root, os.path.join(bindir, "tailscale"), "/usr/bin/tailscale", 0o755)
+            _put(root, os.path.join(bindir, "tailscaled"), "/usr/sbin/tailscaled", 0o755)
+            for unit in ("tailscaled.service", "tailscale-online.target",
+                         "tailscale-wait-online.service"):
+                if unit == "tailscaled.service" or os.path.exists(os.path.join(tsd, unit)):
+                    _put(root, _require(os.path.join(tsd, unit), unit),
+                         f"/lib/systemd/system/{unit}", 0o644)
+            _put(root, _require(os.path.join(tsd, "tailscaled.defaults"), "tailscaled.defaults"),
+                 "/etc/default/tailscaled", 0o644)
+            conffiles.append("/etc/default/tailscaled")
+            for script in ("postinst", "prerm", "postrm"):
+                _put(root, _require(os.path.join(src, "release", "deb", f"debian.{script}.sh"),
+                                    script), f"/DEBIAN/{script}", 0o755)
+            depends = "Depends: iptables\n"
+            description = "The easiest, most secure, cross platform way to use WireGuard + " \
+                          "oauth2 + 2FA/SSO (built from its Go module by colab.cluster lab/gobuild.py)"
+        with open(os.path.join(debian, "control"), "w", encoding="utf-8") as handle:
+            handle.write(f"Package: {name}\nVersion: {version}\nArchitecture: {arch}\n"
+                         "Maintainer: colab.cluster lab <noreply@example.invalid>\n"
+                         f"Section: net\nPriority: optional\n{depends}"
+                         f"Description: {description}\n")
+        with open(os.path.join(debian, "conffiles"), "w", encoding="utf-8") as handle:
+            handle.write("".join(f"{item}\n" for item in conffiles))
+        tmp = path + ".tmp"
+        proc = subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", root, tmp],
+                              capture_output=True, text=True, check=False, timeout=600)
+        if proc.returncode != 0:
+            raise SystemExit(f"gobuild: dpkg-deb failed: {proc.stderr.strip()}")
+        os.rename(tmp, path)
+    log(f"packaged {path}")
+    return path
+
+
+def wanted_versions(name):
+    if name == "headscale":
+        return [pinned("headscale"), HEADSCALE_UPGRADE_FROM]
+    return [pinned("tailscale")]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    one = sub.add_parser("deb")
+    one.add_argument("name", choices=sorted(PROGRAMS))
+    one.add_argument("--version", default="")
+    one.add_argument("--arch", default=host_arch())
+    every = sub.add_parser("all")
+    every.add_argument("--arch", default=host_arch())
+    where = sub.add_parser("path")
+    where.add_argument("name", choices=sorted(PROGRAMS))
+    where.add_argument("version")
+    where.add_argument("arch")
+    sub.add_parser("pinned")
+    args = parser.parse_args(argv)
+    if args.cmd == "deb":
+        print(package(args.name, args.version or pinned(args.name), args.arch))
+    elif args.cmd == "all":
+        for name in sorted(PROGRAMS):
+            for version in wanted_versions(name):
+                print(package(name, version, args.arch))
+    elif args.cmd == "path":
+        print(deb_path(args.name, args.version, args.arch))
+    else:
+        print(json.dumps({name: pinned(name) for name in PROGRAMS}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
