@@ -20,15 +20,20 @@ def _load(name, path):
 gobuild = _load("colab_gobuild_unit", os.path.join(ROOT, "lab", "gobuild.py"))
 lab = _load("colab_lab_tool_mesh", os.path.join(ROOT, "lab", "lab.py"))
 
-# Verbatim lines of this machine's /proc/net/nf_conntrack (2026-12-06, kernel 6.18.44), the
-# second with the lab director's address put in for the docker bridge's.
-RECORDED = """\
-ipv4     2 tcp      6 60 TIME_WAIT src=172.17.0.2 dst=203.0.113.80 sport=44870 dport=80 src=203.0.113.80 dst=192.0.2.2 sport=80 dport=44870 [ASSURED] mark=0 zone=0 use=2
-ipv4     2 udp      17 29 src=172.31.254.30 dst=239.255.255.250 sport=41641 dport=1900 [UNREPLIED] src=239.255.255.250 dst=172.31.254.30 sport=1900 dport=41641 mark=0 zone=0 use=2
-ipv4     2 tcp      6 431999 ESTABLISHED src=172.31.254.30 dst=172.31.254.10 sport=50022 dport=443 src=172.31.254.10 dst=172.31.254.30 sport=443 dport=50022 [ASSURED] mark=0 zone=0 use=2
-ipv4     2 unknown  2 544 src=172.31.254.1 dst=224.0.0.22 [UNREPLIED] src=224.0.0.22 dst=172.31.254.1 mark=0 zone=0 use=2
-ipv4     2 tcp      6 118 SYN_SENT src=172.31.254.10 dst=203.0.113.80 sport=41000 dport=80 [UNREPLIED] src=203.0.113.80 dst=172.31.254.10 sport=80 dport=41000 mark=0 zone=0 use=2
-"""
+# Lines in the format of this machine's /proc/net/nf_conntrack (kernel 6.18.44, 2026-12-06):
+# the first and fourth verbatim, the others made from them with the lab's addresses and ports.
+RECORDED = "\n".join([
+    "ipv4     2 tcp      6 60 TIME_WAIT src=172.17.0.2 dst=203.0.113.80 sport=44870 dport=80"
+    " src=203.0.113.80 dst=192.0.2.2 sport=80 dport=44870 [ASSURED] mark=0 zone=0 use=2",
+    "ipv4     2 udp      17 29 src=172.31.254.30 dst=239.255.255.250 sport=41641 dport=1900 [UNREPLIED]"
+    " src=239.255.255.250 dst=172.31.254.30 sport=1900 dport=41641 mark=0 zone=0 use=2",
+    "ipv4     2 tcp      6 431999 ESTABLISHED src=172.31.254.30 dst=172.31.254.10 sport=50022 dport=443"
+    " src=172.31.254.10 dst=172.31.254.30 sport=443 dport=50022 [ASSURED] mark=0 zone=0 use=2",
+    "ipv4     2 unknown  2 544 src=172.31.254.1 dst=224.0.0.22 [UNREPLIED]"
+    " src=224.0.0.22 dst=172.31.254.1 mark=0 zone=0 use=2",
+    "ipv4     2 tcp      6 118 SYN_SENT src=172.31.254.10 dst=203.0.113.80 sport=41000 dport=80"
+    " [UNREPLIED] src=203.0.113.80 dst=172.31.254.10 sport=80 dport=41000 mark=0 zone=0 use=2",
+]) + "\n"
 NODES = {"172.31.254.10", "172.31.254.30"}
 
 
