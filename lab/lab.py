@@ -647,6 +647,14 @@ def ensure_node(host, spec):
         run(["docker", "start", name])
         log(f"node {host} started ({name})")
     else:
+        # A new node gets a new engine: a volume left by an earlier node (removed without -v)
+        # would bring that node's stacks back under their restart policies, before the roles
+        # wrote their files (Docker then makes a missing bind-mount source a directory).
+        gone = subprocess.run(["docker", "volume", "rm", "-f", f"colab-lab-{host}-docker"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              check=False).stdout.strip()
+        if gone:
+            log(f"node {host}: removed the engine volume an earlier node left ({gone})")
         run(["docker", "run", "-d", "--name", name, "--hostname", host,
              "--network", NETWORK, "--ip", spec["ip"], "--label", "colab.lab=1",
              "--label", f"colab.lab.spec={want}",

@@ -305,6 +305,24 @@ def check_port(spec, listeners, containers):
     return "ok", f"held by {role}'s own {', '.join(holders)}"
 
 
+def port_clashes(ports):
+    """Rows for each port two roles of one host both declare: only one of them can bind it.
+
+    Returns [(check, detail)], e.g. ("port 9090/tcp", "samba_server (Cockpit) and headscale
+    (metrics) both need it; give one of them another port").
+    """
+    claims = {}
+    for spec in ports:
+        key = (spec.get("proto", "tcp"), int(spec["port"]))
+        role = spec.get("role", "a role")
+        claims.setdefault(key, [])
+        if role not in claims[key]:
+            claims[key].append(role)
+    return [(f"port {port}/{proto}", f"{' and '.join(roles)} both need it; give one of them another port")
+            for (proto, port), roles in sorted(claims.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+            if len(roles) > 1]
+
+
 def resolve(name, timeout):
     result = {}
 
@@ -405,6 +423,8 @@ def main():
             containers = parse_docker_ps(out.splitlines())
         for spec in p["ports"]:
             add(f"port {spec['port']}/{spec.get('proto', 'tcp')}", *check_port(spec, listeners, containers))
+        for check, detail in port_clashes(p["ports"]):
+            add(check, "fail", detail)
 
     for name in p["names"]:
         add(f"name {name}", *resolve(name, p["timeout"]))

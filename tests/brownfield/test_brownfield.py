@@ -11,8 +11,9 @@ cooperator is made anew and prepared the way the seed's cluster was set up by ha
     lab's stand-in image serving HTTP: no Caddy image can be pulled here);
   * Compose project "compose" (the seed's directory name) with a gitea-like service on
     3300/2222 and its PostgreSQL, on the same fortress data paths the role uses.
-The lab does not run headscale (no binary here), so the scenario declares the port
-headscale would take (8080, its default) with preflight_extra_ports.
+The lab runs the real headscale (built by lab/gobuild.py) on cooperator at 127.0.0.1:8080,
+the port the Infisical stand-in holds: the preflight names that conflict, and the converge
+moves headscale (headscale_listen_addr; the edge's SSOT entry follows it).
 
 Asserted: the preflight lists every conflict in one run with its owner and changes
 nothing; with the conflicts resolved through variables (adoption options, the declared
@@ -74,8 +75,8 @@ GITEA_YML = textwrap.dedent(f"""\
           - "{FORTRESS}/data/gitea:/var/lib/gitea"
           - "{FORTRESS}/data/gitea-config:/etc/gitea"
     """)
-DECLARED_8080 = {"port": 8080, "proto": "tcp", "role": "headscale (declared: not in the lab)",
-                 "owners": [{"process": "headscale"}]}
+# Where the converge moves headscale, off Infisical's 8080.
+HEADSCALE_MOVED = "127.0.0.1:8085"
 
 
 def sh(script, input_data=None, timeout=300):
@@ -140,7 +141,7 @@ def brownfield(tmp_path_factory):
 def test_preflight_lists_every_conflict_at_once(brownfield):
     before = sh("docker ps --format '{{.Names}}' | sort")
     rc, text, _recap = playbook(["playbooks/preflight.yml", "--limit", "cooperator"], "preflight",
-                                extra={"preflight_extra_ports": [DECLARED_8080]},
+                                extra={},
                                 tmp_path=brownfield["tmp"])
     assert rc != 0
     # the yaml result format may quote (doubling single quotes) and wrap long strings
@@ -150,7 +151,7 @@ def test_preflight_lists_every_conflict_at_once(brownfield):
         "port 443/tcp edge (Caddy) needs it; held by container caddy",
         "port 3300/tcp gitea (web) needs it; held by container compose-gitea-1 (Compose project 'compose', service 'gitea')",
         "port 2222/tcp gitea (ssh) needs it; held by container compose-gitea-1",
-        "port 8080/tcp headscale (declared: not in the lab) needs it; held by process python3",
+        "port 8080/tcp headscale needs it; held by process python3",
         "Nothing was changed.",
     ):
         assert expected in flat, f"missing {expected!r}:\n{tail(text, 120)}"
@@ -159,7 +160,7 @@ def test_preflight_lists_every_conflict_at_once(brownfield):
 
 def test_converge_adopts_what_runs_and_keeps_the_data(brownfield):
     extra = {"edge_adopt": ["caddy"], "gitea_adopt_projects": ["compose"],
-             "preflight_extra_ports": [dict(DECLARED_8080, port=8085)]}
+             "headscale_listen_addr": HEADSCALE_MOVED}
     rc, text, recap = playbook(["site.yml", "--limit", "cooperator"], "converge", extra=extra,
                                tmp_path=brownfield["tmp"])
     assert rc == 0, tail(text, 120)

@@ -29,6 +29,7 @@ PROJECT_DIR = f"{FORTRESS}/docker/gitea"
 BACKUP_DIR = f"{FORTRESS}/backup/gitea"
 CONFIG_DIR = "/var/lib/colab/gitea/config"
 GITEA_FQDN = "git.lab.colab.test"
+HEADSCALE_FQDN = "headscale.lab.colab.test"
 ADMIN = "colab-admin"
 
 
@@ -166,7 +167,8 @@ def test_caddy_config_validates(converged_lab):
 def test_pihole_records_rendered_from_the_ssot(converged_lab):
     records = converged_lab.exec(COOP, "cat", "/srv/colab/pihole/local-dns.list").stdout
     lines = [ln.split() for ln in records.splitlines() if ln and not ln.startswith("#")]
-    assert lines == [["172.31.254.10", GITEA_FQDN]]
+    # the gitea role's entry and the headscale role's (its control URL, behind the edge)
+    assert sorted(lines) == sorted([["172.31.254.10", GITEA_FQDN], ["172.31.254.10", HEADSCALE_FQDN]])
     with open(os.path.join(ROOT, ".lab", "ssot", "domains.yml"), encoding="utf-8") as fh:
         assert f"fqdn: {GITEA_FQDN}" in fh.read()
 

@@ -52,7 +52,24 @@ def _write(path, text, mode=0o644):
     os.chmod(path, mode)
 
 
-def _build(root, name, version, arch, outfile, description):
+# The user and group the real package's postinst makes (transcribed from
+# packaging/deb/postinst@v0.29.3 of juanfont/headscale): the role sets the data
+# directory to headscale:headscale 0750 as the real unit's StateDirectory does.
+HEADSCALE_POSTINST = """#!/bin/sh
+set -e
+if [ "$1" = configure ]; then
+  groupadd --force --system headscale
+  if ! id -u headscale >/dev/null 2>&1; then
+    useradd --system --shell /usr/sbin/nologin --gid headscale \\
+      --home-dir /var/lib/headscale --comment "headscale default user" headscale
+  fi
+fi
+"""
+
+
+def _build(root, name, version, arch, outfile, description, postinst=None):
+    if postinst:
+        _write(os.path.join(root, "DEBIAN", "postinst"), postinst, 0o755)
     _write(os.path.join(root, "DEBIAN", "control"),
            f"Package: {name}\nVersion: {version}\nArchitecture: {arch}\n"
            "Maintainer: colab.cluster tests <noreply@example.org>\nDepends: python3\n"
@@ -76,7 +93,8 @@ def headscale(outdir, version, arch):
                "#!/bin/sh\nexec /usr/bin/python3 /usr/lib/mesh-double/headscale.py \"$@\"\n", 0o755)
         _write(os.path.join(root, "lib", "systemd", "system", "headscale.service"), HEADSCALE_UNIT)
         out = os.path.join(outdir, f"headscale_{version}_linux_{arch}.deb")
-        _build(root, "headscale", version, arch, out, "headscale double (tests only, not headscale)")
+        _build(root, "headscale", version, arch, out, "headscale double (tests only, not headscale)",
+               postinst=HEADSCALE_POSTINST)
         return out
 
 

@@ -174,3 +174,29 @@ def test_node_spec_follows_the_per_node_image(monkeypatch, tmp_path):
     assert default == lab.node_spec("cooperator", {"ip": "172.31.254.10", "image": lab.NODE_IMAGE})
     assert default != lab.node_spec("cooperator", {"ip": "172.31.254.10",
                                                    "image": "colab/debian-systemd:trixie-arm64"})
+
+
+def test_a_new_node_never_inherits_an_earlier_nodes_engine_volume(monkeypatch):
+    """A node made anew (no container) starts from an empty engine volume: the volume of a
+    node removed without -v held its stacks, which came back before the roles ran."""
+    calls = []
+
+    class Done:  # pylint: disable=too-few-public-methods
+        returncode = 0
+        stdout = "colab-lab-cooperator-docker\n"
+
+    def fake_subprocess_run(argv, **_kwargs):
+        calls.append(list(argv))
+        return Done()
+
+    monkeypatch.setattr(lab, "container_state", lambda _name: "")
+    monkeypatch.setattr(lab.subprocess, "run", fake_subprocess_run)
+    monkeypatch.setattr(lab, "run", lambda argv, **_kw: calls.append(list(argv)))
+    for step in ("wait_systemd", "ensure_tailnet_guard", "ensure_node_ssh"):
+        monkeypatch.setattr(lab, step, lambda *_a, **_kw: None)
+    monkeypatch.setattr(lab, "node_flags", lambda: [])
+    lab.ensure_node("cooperator", {"ip": "172.31.254.10"})
+    removed = [i for i, c in enumerate(calls) if c[:3] == ["docker", "volume", "rm"]]
+    created = [i for i, c in enumerate(calls) if c[:2] == ["docker", "run"]]
+    assert removed and created and removed[0] < created[0], calls
+    assert calls[removed[0]][-1] == "colab-lab-cooperator-docker"
