@@ -4,6 +4,7 @@
     python3 lab/gobuild.py deb tailscale [--version 1.104.7] [--arch amd64|arm64]
     python3 lab/gobuild.py all [--arch amd64]      # every version the lab and molecule use
     python3 lab/gobuild.py path NAME VERSION ARCH  # where the .deb is (built or not)
+    python3 lab/gobuild.py fallback-servers        # tailscaled's bootstrap-DNS addresses
 
 A build is `CGO_ENABLED=0 GOBIN=... go install MODULE/cmd/NAME@vVERSION` (a build of an
 upstream dependency, like a package install: no upstream source is copied into this
@@ -154,6 +155,31 @@ def download(module, version):
     return data["Dir"], toolchain
 
 
+def fallback_servers(version):
+    """The addresses tailscaled may try for bootstrap DNS, from its own module at `version`.
+
+    When a dial to the control URL fails and the name's DNS never worked in that dialer,
+    tailscaled asks `https://derpN.tailscale.com/bootstrap-dns` at these fixed addresses
+    (net/dnscache/dnscache.go, shouldTryBootstrap; net/dnsfallback/dnsfallback.go, lookup:
+    the static map is always merged in, whatever the control server's DERP map says), and
+    no flag or environment knob turns that off (tailscale.com@v1.102.5). The lab makes them
+    unreachable in its nodes (lab/lab.py, the DERP guard). Sorted, IPv4 then IPv6.
+    """
+    source, _toolchain = download(PROGRAMS["tailscale"]["module"], version)
+    path = os.path.join(source, "net", "dnsfallback", "dns-fallback-servers.json")
+    with open(path, encoding="utf-8") as handle:
+        derp_map = json.load(handle)
+    found = {"IPv4": set(), "IPv6": set()}
+    for region in (derp_map.get("Regions") or {}).values():
+        for node in region.get("Nodes") or []:
+            for family, seen in found.items():
+                if node.get(family):
+                    seen.add(node[family])
+    if not found["IPv4"]:
+        raise SystemExit(f"gobuild: no IPv4 address in {path}: the DERP guard would guard nothing")
+    return sorted(found["IPv4"]) + sorted(found["IPv6"])
+
+
 def build_binaries(name, version, arch):
     spec = PROGRAMS[name]
     out = os.path.join(cache_dir(), RECIPE, "go", f"{name}-{version}-{arch}")
@@ -293,6 +319,8 @@ def main(argv=None):
     where.add_argument("version")
     where.add_argument("arch")
     sub.add_parser("pinned")
+    fallback = sub.add_parser("fallback-servers")
+    fallback.add_argument("--version", default="")
     args = parser.parse_args(argv)
     if args.cmd == "deb":
         print(package(args.name, args.version or pinned(args.name), args.arch))
@@ -302,6 +330,8 @@ def main(argv=None):
                 print(package(name, version, args.arch))
     elif args.cmd == "path":
         print(deb_path(args.name, args.version, args.arch))
+    elif args.cmd == "fallback-servers":
+        print("\n".join(fallback_servers(args.version or pinned("tailscale"))))
     else:
         print(json.dumps({name: pinned(name) for name in PROGRAMS}))
     return 0

@@ -135,6 +135,53 @@ WantedBy=multi-user.target
 """
 
 
+# tailscaled's bootstrap-DNS servers (lab/gobuild.py fallback_servers: the fixed addresses in
+# its own module at the pinned version) are unreachable in every node, before tailscaled
+# starts: whenever a dial to the control URL fails (the edge restarting, cooperator made
+# anew), tailscaled asks them, and nothing in tailscaled turns that off. The connect then
+# fails inside the node (EHOSTUNREACH): no packet leaves for the internet.
+DERP_GUARD_UNIT = "colab-lab-derp-guard.service"
+
+
+def derp_guard(addresses):
+    """The unit text making `addresses` (IPv4 first, then IPv6) unreachable."""
+    v4 = " ".join(a for a in addresses if ":" not in a)
+    v6 = " ".join(a for a in addresses if ":" in a)
+    lines = ["[Unit]",
+             "Description=colab lab: tailscaled's bootstrap-DNS servers are unreachable",
+             "DefaultDependencies=no", "Before=network-pre.target tailscaled.service",
+             "Wants=network-pre.target", "", "[Service]", "Type=oneshot", "RemainAfterExit=yes",
+             f"ExecStart=/bin/sh -ec 'for a in {v4}; do /sbin/ip -4 route replace unreachable $a/32; done'"]
+    if v6:
+        lines.append(f"ExecStart=-/bin/sh -c 'for a in {v6}; do /sbin/ip -6 route replace unreachable $a/128; done'")
+    lines += ["", "[Install]", "WantedBy=multi-user.target", ""]
+    return "\n".join(lines)
+
+
+def ensure_derp_guard(host, addresses):
+    """The DERP guard unit in the node, (re)applied when its text changed; checked."""
+    name = f"colab-lab-{host}"
+    text = derp_guard(addresses)
+    path = f"/etc/systemd/system/{DERP_GUARD_UNIT}"
+    have = subprocess.run(["docker", "exec", name, "cat", path], capture_output=True, text=True,
+                          check=False, timeout=60).stdout
+    if have != text:
+        run(["docker", "exec", "-i", name, "sh", "-c", f"cat > {path}"], input_data=text.encode(),
+            timeout=60)
+        run(["docker", "exec", name, "systemctl", "daemon-reload"], timeout=60)
+        run(["docker", "exec", name, "systemctl", "enable", "--quiet", DERP_GUARD_UNIT], timeout=60)
+        run(["docker", "exec", name, "systemctl", "restart", DERP_GUARD_UNIT], timeout=120)
+    else:
+        run(["docker", "exec", name, "systemctl", "enable", "--now", "--quiet", DERP_GUARD_UNIT],
+            timeout=120)
+    first = next(a for a in addresses if ":" not in a)
+    # `ip route get` of an unreachable destination fails: "RTNETLINK answers: No route to host"
+    route = run(["docker", "exec", name, "ip", "-4", "route", "get", first], timeout=60, check=False)
+    if route.returncode == 0:
+        raise LabError(f"node {host}: {first} is still routed after {DERP_GUARD_UNIT}: "
+                       f"{route.stdout.strip()}")
+
+
 def tun_mode():
     """('tun', '') where kernel TUN can be given to the nodes, else ('userspace', reason)."""
     if not os.path.exists(TUN_DEVICE):
@@ -711,7 +758,8 @@ def ensure_mesh_packages(arch=None):
             os.replace(target + ".tmp", target)
     mode, why = tun_mode()
     state = {"headscale_deb": os.path.basename(paths["headscale"]),
-             "tailscale_deb": os.path.basename(paths["tailscale"]), "tun": mode, "tun_reason": why}
+             "tailscale_deb": os.path.basename(paths["tailscale"]), "tun": mode, "tun_reason": why,
+             "derp_fallback": gobuild.fallback_servers(gobuild.pinned("tailscale"))}
     with open(os.path.join(mesh_dir, "tun"), "w", encoding="utf-8") as fh:
         fh.write(mode + "\n")
     with open(os.path.join(mesh_dir, "packages.json"), "w", encoding="utf-8") as fh:
@@ -742,9 +790,10 @@ def up(_args):
                        "`python3 lab/arm64.py image` builds the arm64 one)")
     ensure_network()
     ensure_ssh_keys()
-    ensure_mesh_packages()
+    derp = ensure_mesh_packages()["derp_fallback"]
     for host, spec in NODES.items():
         ensure_node(host, spec)
+        ensure_derp_guard(host, derp)
     for host, why in NOT_IN_LAB.items():
         log(f"{host} is not in the lab ({why})")
     try:

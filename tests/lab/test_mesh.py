@@ -157,6 +157,31 @@ def test_no_packet_leaves_the_lab(converged_lab):
         assert not bad, f"{host}: sockets to outside the lab: {bad[:10]}"
 
 
+def _fallback_servers():
+    out = subprocess.run(["python3", os.path.join(ROOT, "lab", "gobuild.py"), "fallback-servers"],
+                         capture_output=True, text=True, check=True, timeout=300).stdout.split()
+    assert out, "lab/gobuild.py fallback-servers gave no address"
+    return out
+
+
+def test_tailscaleds_bootstrap_dns_servers_are_unreachable_in_every_node(converged_lab):
+    """tailscaled asks fixed public addresses for bootstrap DNS whenever a dial to the control
+    URL fails (net/dnscache/dnscache.go and net/dnsfallback/dnsfallback.go@v1.102.5; no knob
+    turns it off): each of them, read from the pinned module, is unreachable in every node, and
+    every attempt tailscaled logged ("trying bootstrapDNS(...)") was to one of them."""
+    servers = _fallback_servers()
+    for host in converged_lab.nodes:
+        routes = converged_lab.exec(host, "ip", "-4", "route", "show", "type", "unreachable").stdout
+        guarded = {line.split()[1].split("/")[0] for line in routes.splitlines() if line.startswith("unreachable")}
+        missing = [a for a in servers if ":" not in a and a not in guarded]
+        assert not missing, f"{host}: routed, not unreachable: {missing}"
+        probe = converged_lab.exec(host, "ip", "-4", "route", "get", servers[0])
+        assert probe.returncode != 0, f"{host}: {servers[0]} is routed: {probe.stdout}"
+        log = converged_lab.exec(host, "journalctl", "-u", "tailscaled", "--no-pager", "-o", "cat").stdout
+        tried = set(re.findall(r'trying bootstrapDNS\("[^"]*", "([^"]+)"\)', log))
+        assert tried <= set(servers), f"{host}: bootstrap DNS tried outside the guard: {tried - set(servers)}"
+
+
 def test_a_limit_run_of_one_client_changes_nothing(converged_lab):
     """`--limit director --tags tailscale,samba_client`: the client's own key hand-off and
     the fortress address are found without the rest of the run."""

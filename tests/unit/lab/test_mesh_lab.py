@@ -107,3 +107,16 @@ def test_the_tailnet_guard_makes_both_ranges_unreachable_before_tailscaled():
     assert "Before=network-pre.target tailscaled.service" in unit
     assert "route replace unreachable 100.64.0.0/10" in unit
     assert "route replace unreachable fd7a:115c:a1e0::/48" in unit
+
+
+def test_the_derp_guard_makes_every_fallback_server_unreachable():
+    """Every bootstrap-DNS address gets an unreachable route, IPv4 as /32 and IPv6 as /128,
+    and the unit runs before tailscaled."""
+    text = lab.derp_guard(["192.0.2.1", "198.51.100.7", "2001:db8::1"])
+    assert "Before=network-pre.target tailscaled.service" in text
+    v4 = next(line for line in text.splitlines() if "ip -4" in line)
+    v6 = next(line for line in text.splitlines() if "ip -6" in line)
+    assert "for a in 192.0.2.1 198.51.100.7;" in v4 and "unreachable $a/32" in v4
+    assert v4.startswith("ExecStart=/bin/sh -ec")  # an IPv4 route that fails fails the unit
+    assert "for a in 2001:db8::1;" in v6 and "unreachable $a/128" in v6
+    assert v6.startswith("ExecStart=-")  # a node without IPv6 still starts
