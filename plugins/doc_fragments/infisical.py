@@ -17,6 +17,7 @@ options:
       - Base URL of the Infisical server, without C(/api) (for example C(https://app.infisical.com)).
       - Plain C(http://) is refused unless the host is this machine (loopback) or O(allow_http=true).
       - Redirects are never followed (they would carry the credentials elsewhere).
+      - Messages and logs show it without a C(user:pass@) part.
     type: str
     default: https://app.infisical.com
     env:
@@ -30,7 +31,7 @@ options:
   allow_http:
     description:
       - Accept a plain C(http://) O(url) to a host other than this machine. The client secret,
-        the JWT and the access token then cross the network unencrypted.
+        the JWT and the access token then cross the network unencrypted, and every use warns.
     type: bool
     default: false
     env:
@@ -112,7 +113,7 @@ options:
     vars:
       - name: infisical_secret_token
   validate_certs:
-    description: Verify the server's TLS certificate.
+    description: Verify the server's TLS certificate. C(false) warns at every use.
     type: bool
     default: true
     env:

@@ -232,6 +232,8 @@ from ansible_collections.colab.cluster.plugins.module_utils._infisical import (
     Resolver,
     broker_request,
     options_from_plugin,
+    option_warnings,
+    redact_url,
     validate_options,
 )
 
@@ -281,7 +283,9 @@ class LookupModule(LookupBase):
         except InfisicalError as exc:
             raise AnsibleOptionsError(f"infisical_secret: {exc}") from None
         where = f"path {opts['path']} in env {opts['env']} of project {opts['project_id']}"
-        display.vvv(f"infisical_secret: reading {where} from {opts['url']} ({cache_mode} cache)")
+        for warning in option_warnings(opts):
+            display.warning(f"infisical_secret: {warning}")
+        display.vvv(f"infisical_secret: reading {where} from {redact_url(opts['url'])} ({cache_mode} cache)")
         try:
             secrets = self._resolve(opts, cache_mode, terms or None)
         except (InfisicalError, OSError, ValueError) as exc:

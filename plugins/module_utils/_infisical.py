@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 from urllib.error import HTTPError, URLError
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import open_url
@@ -127,17 +127,39 @@ def _is_loopback(host):
         return False
 
 
+def redact_url(url):
+    """url without the credentials a user:pass@ part could carry, for messages and logs."""
+    parts = urlsplit(str(url))
+    if "@" not in parts.netloc:
+        return str(url)
+    return urlunsplit((parts.scheme, "***@" + parts.netloc.rsplit("@", 1)[1], parts.path,
+                       parts.query, parts.fragment))
+
+
+def option_warnings(opts):
+    """What validated options (validate_options) turn off, one sentence each, for a warning."""
+    out = []
+    if not opts.get("validate_certs", True):
+        out.append(f"validate_certs=false: the certificate of {redact_url(opts['url'])} is not "
+                   "checked, so anyone in the path can read the client secret and every secret")
+    if opts.get("allow_http") and urlsplit(opts["url"]).scheme == "http" \
+            and not _is_loopback(urlsplit(opts["url"]).hostname or ""):
+        out.append(f"allow_http=true: {redact_url(opts['url'])} is plain http to another host; the "
+                   "client secret, the access token and every secret cross the network in clear")
+    return out
+
+
 def validate_options(opts):
     """Fail early, naming the field. Returns the normalised copy."""
     opts = dict(opts)
     opts["url"] = str(opts.get("url") or DEFAULT_URL).rstrip("/")
     parsed = urlsplit(opts["url"])
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise InfisicalError(f"url must be an http(s) URL, got {opts['url']!r}")
+        raise InfisicalError(f"url must be an http(s) URL, got {redact_url(opts['url'])!r}")
     opts["allow_http"] = bool(opts.get("allow_http"))
     if parsed.scheme == "http" and not _is_loopback(parsed.hostname) and not opts["allow_http"]:
         raise InfisicalError(
-            f"url {opts['url']} is plain http to a host that is not this machine: the client secret "
+            f"url {redact_url(opts['url'])} is plain http to a host that is not this machine: the client secret "
             "and the access token would cross the network in clear. Use https, or set "
             "allow_http=true to accept that explicitly")
     method = opts.get("auth_method") or "universal_auth"
@@ -209,6 +231,8 @@ class InfisicalClient:
     def __init__(self, opts, counter=None):
         self.opts = validate_options(opts)
         self.url = self.opts["url"]
+        # the url as messages show it (no user:pass@)
+        self.shown_url = redact_url(self.url)
         self.timeout = self.opts["timeout"]
         self._token = self.opts.get("token") if self.opts["auth_method"] == "token" else None
         self._expires_at = float("inf") if self._token else 0.0
@@ -247,7 +271,7 @@ class InfisicalClient:
                     target = urlsplit(exc.headers.get("Location") or "")
                     where = f"{target.scheme}://{target.netloc}" if target.netloc else "another path"
                     raise InfisicalError(
-                        f"Infisical at {self.url} answered {route.split(' ')[1]} with a redirect "
+                        f"Infisical at {self.shown_url} answered {route.split(' ')[1]} with a redirect "
                         f"(HTTP {status} to {where}); redirects are not followed, since the request "
                         "carries credentials: set url to the server's final address") from None
                 try:
@@ -270,7 +294,7 @@ class InfisicalClient:
                     continue
                 reason = getattr(exc, "reason", None) or exc
                 raise InfisicalConnectionError(
-                    f"cannot reach Infisical at {self.url} (timeout {self.timeout:g}s, "
+                    f"cannot reach Infisical at {self.shown_url} (timeout {self.timeout:g}s, "
                     f"{attempt} attempts): {_scrub(reason, self.opts) or type(exc).__name__}") from None
 
     @staticmethod
@@ -325,14 +349,14 @@ class InfisicalClient:
         if status == 404:
             hint = " (it ends in /api)" if urlsplit(self.url).path.rstrip("/").endswith("/api") else ""
             raise InfisicalError(
-                f"Infisical login: {self.url}{path} does not exist (HTTP 404): url must be the "
+                f"Infisical login: {self.shown_url}{path} does not exist (HTTP 404): url must be the "
                 f"server's base address, without /api or a further path{hint}")
         if status in (400, 401, 403, 422):
             self._login_error = InfisicalAuthError(
-                f"Infisical {method} login to {self.url} failed for {who}: bad credentials or "
+                f"Infisical {method} login to {self.shown_url} failed for {who}: bad credentials or "
                 f"identity not allowed (HTTP {status}); {hidden}")
             raise self._login_error
-        raise self._error(status, payload, f"Infisical login to {self.url}")
+        raise self._error(status, payload, f"Infisical login to {self.shown_url}")
 
     def token(self, force=False, rejected=None):
         with self._lock:

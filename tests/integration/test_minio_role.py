@@ -49,7 +49,7 @@ PLAYBOOK = """---
     minio_image_repository: {repository}
     minio_image_tag: "{tag}"
     minio_pull: never
-    minio_bind_address: 127.0.0.1
+    minio_api_bind_addresses: [127.0.0.1]
     minio_api_port: {api}
     minio_console_port: {console}
     minio_external_networks: []

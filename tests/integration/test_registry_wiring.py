@@ -10,14 +10,12 @@ would shadow Docker Hub's images with whatever was pushed as library/<name>.
 """
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import textwrap
 
 import pytest
 
-from tests.helpers import ROOT, ansible_env, tool
+from tests.helpers import ROOT, render_debug_play
 
 PLAY = textwrap.dedent("""\
     - name: Render the registry wiring
@@ -42,17 +40,7 @@ PLAY = textwrap.dedent("""\
 def _render(inventory, tmp_path):
     play = tmp_path / "registry-wiring.yml"
     play.write_text(PLAY.format(root=ROOT), encoding="utf-8")
-    env = ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json")
-    proc = subprocess.run([tool("ansible-playbook"), "-i", os.path.join("inventory", inventory),
-                           # the Windows/macOS hosts' connection passwords come from the
-                           # secret store: never contacted here, so never looked up
-                           "-e", "ansible_password=unused", "-e", "ansible_become_password=unused",
-                           str(play)], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    data = json.loads(proc.stdout)
-    (show,) = [t for t in data["plays"][0]["tasks"] if t["task"]["name"] == "Show them"]
-    return {host: res["msg"] for host, res in show["hosts"].items()}
+    return render_debug_play(play, [os.path.join("inventory", inventory)])
 
 
 @pytest.mark.parametrize("inventory", ["production", "lab"])

@@ -63,6 +63,8 @@ LAB_OVERRIDES = {
         "no ACME here: Caddy's local CA signs every lab certificate",
     ("edge", "edge_pihole_deploy"):
         "no Pi-hole image here: its records are rendered and checked, not served",
+    ("edge", "edge_pihole_web_password"):
+        "no Pi-hole deployed here, and the lab's secret store has no /pihole path",
     ("edge", "edge_dns_server"):
         "no Pi-hole image here: Debian's dnsmasq (FTL's engine) serves the same records file",
     ("gitea_servers", "gitea_image_repository"):

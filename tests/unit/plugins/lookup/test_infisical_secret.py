@@ -121,3 +121,53 @@ def test_bad_input_fails_early(lookup, double):
     with pytest.raises(Exception, match="cache_mode"):
         lookup.run(["X"], variables(double), cache_mode="disk")
     assert double.requests(LOGIN) == 0
+
+
+class _Display:
+    """Collects what the lookup shows (its module's Display, replaced)."""
+
+    def __init__(self):
+        self.lines = []
+
+    def vvv(self, msg, *args, **kwargs):
+        self.lines.append(("vvv", msg))
+
+    def warning(self, msg, *args, **kwargs):
+        self.lines.append(("warning", msg))
+
+
+@pytest.fixture()
+def shown(lookup, monkeypatch):
+    out = _Display()
+    monkeypatch.setattr(sys.modules[type(lookup).__module__], "display", out)
+    return out
+
+
+def test_a_url_with_credentials_is_never_shown_with_them(lookup, double, shown):
+    """A url carrying user:pass@ is logged (-vvv) and named in errors without them."""
+    port = double.url.rsplit(":", 1)[1]
+    url = f"http://colab:pw-Zq81xLm@127.0.0.1:{port}"
+    lookup.run(["GITEA_ADMIN_PASSWORD"], variables(double, infisical_secret_url=url), path="/gitea")
+    assert any(f"http://***@127.0.0.1:{port}" in msg for _kind, msg in shown.lines), shown.lines
+    with pytest.raises(AnsibleLookupError) as err:
+        lookup.run(["X"], variables(double, infisical_secret_url="http://colab:pw-Zq81xLm@127.0.0.1:1"),
+                   path="/gitea", timeout=2)
+    assert "***@127.0.0.1:1" in str(err.value)
+    for text in [str(err.value)] + [msg for _kind, msg in shown.lines]:
+        assert "pw-Zq81xLm" not in text
+
+
+def test_validate_certs_false_and_allow_http_warn(lookup, double, shown):
+    vrs = variables(double)
+    lookup.run(["GITEA_ADMIN_PASSWORD"], vrs, path="/gitea", validate_certs=False)
+    warnings = [msg for kind, msg in shown.lines if kind == "warning"]
+    assert len(warnings) == 1 and "validate_certs=false" in warnings[0], shown.lines
+    # allow_http to another host warns too (validated only: the options are refused or
+    # accepted before any request)
+    from ansible_collections.colab.cluster.plugins.module_utils._infisical import (  # pylint: disable=import-outside-toplevel
+        option_warnings, validate_options)
+    opts = validate_options({"url": "http://secrets.example.test", "allow_http": True,
+                             "client_id": "i", "client_secret": "s", "project_id": "p"})
+    assert [w.split(":")[0] for w in option_warnings(opts)] == ["allow_http=true"]
+    # loopback http needs no allow_http and gets no warning
+    assert option_warnings(validate_options(dict(opts, url="http://127.0.0.1:8080", allow_http=True))) == []
