@@ -96,6 +96,30 @@ def assert_recap(recap, hosts, changed=None):
             assert totals["changed"] == changed, f"{host} changed {totals['changed']}: {totals}"
 
 
+_FATAL = re.compile(r"^fatal: \[(?P<host>[^\]\s]+)(?: -> (?P<via>[^\]]+))?\]: (?P<kind>UNREACHABLE|FAILED)!")
+
+
+def fatal_results(text):
+    """[(task name as printed, host, "UNREACHABLE" or "FAILED")] for every `fatal:` result
+    that the run did not ignore (`...ignoring` after it), in order: which host a failure
+    was reported against, read from the result lines rather than from words anywhere."""
+    found, current, last = [], None, None
+    for line in text.splitlines():
+        header = _TASK_HEADER.match(line)
+        if header:
+            current, last = header["name"], None
+            continue
+        if line.startswith("...ignoring") and last is not None:
+            found.remove(last)
+            last = None
+            continue
+        match = _FATAL.match(line)
+        if match:
+            last = (current, match["host"], match["kind"])
+            found.append(last)
+    return found
+
+
 def changed_tasks(text):
     """[(task or handler name as printed, host)] for every `changed:` result, in order
     (a loop's items count once per task and host)."""
