@@ -49,6 +49,8 @@ LAB_OVERRIDES = {
         "no Pi-hole image here: its records are rendered and checked, not served",
     ("edge", "edge_dns_server"):
         "no Pi-hole image here: Debian's dnsmasq (FTL's engine) serves the same records file",
+    ("edge", "edge_dnsmasq_local_zones"):
+        "no upstream resolver answers from the lab: dnsmasq alone answers the lab's domain (NXDOMAIN)",
     ("gitea_servers", "gitea_image_repository"):
         "no Gitea image here: the labelled stand-in colab/gitea-standin",
     ("gitea_servers", "gitea_image_tag"): "the stand-in's tag",
