@@ -139,7 +139,7 @@ sanity: venv
 unit: venv link
 	pytest tests/unit
 
-integration: venv link engine
+integration: venv link engine image
 	@$(PYTHON) lab/lab.py packages docker-registry
 	pytest tests/integration
 

@@ -96,6 +96,30 @@ def assert_recap(recap, hosts, changed=None):
             assert totals["changed"] == changed, f"{host} changed {totals['changed']}: {totals}"
 
 
+_FATAL = re.compile(r"^fatal: \[(?P<host>[^\]\s]+)(?: -> (?P<via>[^\]]+))?\]: (?P<kind>UNREACHABLE|FAILED)!")
+
+
+def fatal_results(text):
+    """[(task name as printed, host, "UNREACHABLE" or "FAILED")] for every `fatal:` result
+    that the run did not ignore (`...ignoring` after it), in order: which host a failure
+    was reported against, read from the result lines rather than from words anywhere."""
+    found, current, last = [], None, None
+    for line in text.splitlines():
+        header = _TASK_HEADER.match(line)
+        if header:
+            current, last = header["name"], None
+            continue
+        if line.startswith("...ignoring") and last is not None:
+            found.remove(last)
+            last = None
+            continue
+        match = _FATAL.match(line)
+        if match:
+            last = (current, match["host"], match["kind"])
+            found.append(last)
+    return found
+
+
 def changed_tasks(text):
     """[(task or handler name as printed, host)] for every `changed:` result, in order
     (a loop's items count once per task and host)."""
@@ -138,14 +162,18 @@ HOST_PROBE = os.path.join(ROOT, ".cache", "hostprobe.json")
 _PROBE = {}
 
 
-def _hostprobe_module():
+def _lab_module(name):
     import importlib.util  # pylint: disable=import-outside-toplevel
 
     # by its path: importing `lab` would make lab/ a namespace package for the session
-    spec = importlib.util.spec_from_file_location("colab_hostprobe", os.path.join(ROOT, "lab", "hostprobe.py"))
+    spec = importlib.util.spec_from_file_location("colab_" + name, os.path.join(ROOT, "lab", name + ".py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _hostprobe_module():
+    return _lab_module("hostprobe")
 
 
 def host_probe():
@@ -215,3 +243,39 @@ def render_debug_play(play, inventories, *extra_args, task="Show them"):
     data = json.loads(proc.stdout)
     (show,) = [t for t in data["plays"][0]["tasks"] if t["task"]["name"] == task]
     return {host: res["msg"] for host, res in show["hosts"].items()}
+
+
+# --- what a test cannot do without ---------------------------------------------------
+# A test whose proof needs the Docker engine or a locally built image FAILS when it is
+# missing: a skip would hide that the only proof of a role did not run. On a machine that
+# knowingly lacks them, ALLOW_MISSING (a comma list of the kinds below, or `all`) turns that
+# failure into a skip, which pytest's -ra summary then lists with its reason.
+ALLOW_MISSING = "COLAB_TESTS_ALLOW_MISSING"
+MISSING_KINDS = ("engine", "image")
+
+
+def require(kind, present, message):
+    """Fail with `message` unless `present`; skip instead when ALLOW_MISSING names `kind`."""
+    import pytest  # pylint: disable=import-outside-toplevel
+
+    assert kind in MISSING_KINDS, kind
+    if present:
+        return
+    allowed = {word.strip() for word in os.environ.get(ALLOW_MISSING, "").split(",") if word.strip()}
+    if kind in allowed or "all" in allowed:
+        pytest.skip(f"{message} ({ALLOW_MISSING}={os.environ[ALLOW_MISSING]})")
+    pytest.fail(f"{message} (on a machine without one, {ALLOW_MISSING}={kind} skips this instead)",
+                pytrace=False)
+
+
+def require_engine(how="python3 lab/lab.py engine"):
+    """The local Docker engine answers (lab/lab.py docker_answers), or the test fails (require)."""
+    require("engine", _lab_module("lab").docker_answers(), f"no Docker engine answers ({how})")
+
+
+def require_image(image, how):
+    """`image` is in the local engine, or the test fails (require)."""
+    require_engine()
+    proc = subprocess.run(["docker", "image", "inspect", image], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, timeout=60, check=False)
+    require("image", proc.returncode == 0, f"{image} is missing: {how}")

@@ -25,7 +25,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers import OUTPUT, ROOT
+from tests.helpers import OUTPUT, ROOT, require_engine
 
 IMAGE = "colab/debian-fresh:bookworm"
 HOST_CA = "/etc/ssl/certs/ca-certificates.crt"
@@ -48,8 +48,7 @@ def ansible_core_pin():
 
 @pytest.fixture(scope="module")
 def fresh_image():
-    if not lab.docker_answers():
-        pytest.fail("no Docker engine answers (make test starts one: make engine)")
+    require_engine("make test starts one: make engine")
     lab.debootstrap_image(IMAGE, "bookworm", "python3,make", command="/bin/bash")
     return IMAGE
 

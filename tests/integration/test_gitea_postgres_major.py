@@ -36,7 +36,7 @@ import json
 import pytest
 import yaml
 
-from tests.helpers import ROOT, run_logged, tail, tool
+from tests.helpers import ROOT, require_engine, run_logged, tail, tool
 
 _spec = importlib.util.spec_from_file_location("colab_lab_tool_pgmajor", os.path.join(ROOT, "lab", "lab.py"))
 lab = importlib.util.module_from_spec(_spec)
@@ -134,8 +134,7 @@ def _build_old_image():
 
 @pytest.fixture(scope="module")
 def images():
-    if _docker("info", timeout=30).returncode != 0:
-        pytest.skip("no Docker engine answers (python3 lab/lab.py engine)")
+    require_engine()
     for image in (NEW, GITEA):
         if _docker("image", "inspect", image).returncode != 0:
             lab.ensure_image()

@@ -28,7 +28,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from plugins.module_utils import _s3
-from tests.helpers import ROOT, run_logged, tail, tool
+from tests.helpers import ROOT, require_engine, run_logged, tail, tool
 
 _spec = importlib.util.spec_from_file_location("colab_lab_images", os.path.join(ROOT, "lab", "images.py"))
 lab_images = importlib.util.module_from_spec(_spec)
@@ -72,8 +72,7 @@ def _docker(*args, timeout=60):
 
 @pytest.fixture(scope="module")
 def standin_image():
-    if _docker("info", timeout=30).returncode != 0:
-        pytest.skip("no Docker engine answers (python3 lab/lab.py engine)")
+    require_engine()
     if _docker("image", "inspect", IMAGE).returncode != 0:
         # once per machine, by the lab's one image builder (~1 min: 30 packages, 15 MB)
         lab_images.build("s3-standin", IMAGE)

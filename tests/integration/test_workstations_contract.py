@@ -31,7 +31,7 @@ import uuid
 import pytest
 import yaml
 
-from tests.helpers import ROOT, RecapError, ansible_env, parse_recap, run_logged, tail, tool
+from tests.helpers import ROOT, RecapError, ansible_env, parse_recap, require_image, run_logged, tail, tool
 
 STANDINS = os.path.join(ROOT, "tests", "integration", "standins")
 STANDIN_COLLECTIONS = os.path.join(STANDINS, "collections")
@@ -433,8 +433,7 @@ su crtr -c "python3 /opt/colab-standin/standin.py --write-app /Applications/Dock
 
 @pytest.fixture(scope="module")
 def terminator(tmp_path_factory):
-    if _docker("image", "inspect", MAC_IMAGE, check=False).returncode != 0:
-        pytest.skip("%s is missing: run `make image`" % MAC_IMAGE)
+    require_image(MAC_IMAGE, "run `make image`")
     with mac_container(tmp_path_factory.mktemp("terminator")) as run:
         run.steps = {}
         for step, playbook, args in (

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from tests.helpers import RecapError, assert_recap, changed_tasks, parse_recap
+from tests.helpers import RecapError, assert_recap, changed_tasks, fatal_results, parse_recap
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 
@@ -63,3 +63,23 @@ def test_changed_tasks_names_tasks_and_handlers():
         ("Say it changed", "beta"),
     ]
     assert changed_tasks(fixture("recap-second-run.txt")) == []
+
+
+def test_fatal_results_name_the_host_and_skip_ignored_failures():
+    """The recorded run: gone was unreachable; alpha's and beta's failures were ignored."""
+    assert fatal_results(fixture("recap-first-run.txt")) == [("Report ok", "gone", "UNREACHABLE")]
+    assert fatal_results(fixture("recap-second-run.txt")) == []
+    delegated = "TASK [Probe] ***\nfatal: [alpha -> beta]: FAILED! => \n    msg: no\n"
+    assert fatal_results(delegated) == [("Probe", "alpha", "FAILED")]
+
+
+def test_the_old_director_assertion_accepted_a_clean_run():
+    """tests/lab/faults/test_faults.py once asserted
+    `"director" in text and "UNREACHABLE" in text or "unreachable" in text.lower()`:
+    every PLAY RECAP line prints `unreachable=`, so a run where nobody was unreachable
+    passed it. The per-host reading does not."""
+    text = fixture("recap-second-run.txt")
+    old = "director" in text and "UNREACHABLE" in text or "unreachable" in text.lower()
+    assert old, "the old expression is true on a run without any unreachable host"
+    assert all(totals["unreachable"] == 0 for totals in parse_recap(text).values())
+    assert not [host for _, host, _ in fatal_results(text)]

@@ -51,8 +51,10 @@ def run_module(main, args, monkeypatch, capsys, commands=None, check_mode=False,
     # A module's warnings go into its result only on the target side: once controller code
     # has been imported by another test of the session, warn() would print them instead.
     monkeypatch.setattr(_internal, "is_controller", False)
+    # every program is found in /usr/bin, unless the table answers the lookup (bin_path)
+    lookup = getattr(table, "bin_path", lambda name: "/usr/bin/" + name)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
-                        lambda self, name, required=False, opt_dirs=None: "/usr/bin/" + name)
+                        lambda self, name, required=False, opt_dirs=None: lookup(name))
     full = dict(args)
     full["_ansible_check_mode"] = check_mode
     full["_ansible_diff"] = diff
