@@ -69,6 +69,17 @@ def test_socket_samples_outside_the_lab_are_problems_unless_apt_holds_them():
     assert [b["remote"][0] for b in bad] == ["192.0.2.7", "::ffff:198.51.100.1"]
 
 
+def test_a_closed_socket_to_the_archive_is_apts_not_a_problem():
+    """Recorded in the lab layer of `make test` (2026-12-07): apt's finished downloads left
+    cooperator's sockets to the archive in TIME_WAIT, held by no process."""
+    left = {"remote": ["203.0.113.80", 80], "procs": [], "state": "TIME_WAIT"}
+    other_port = {"remote": ["203.0.113.80", 443], "procs": [], "state": "TIME_WAIT"}
+    elsewhere = {"remote": ["198.51.100.9", 80], "procs": [], "state": "TIME_WAIT"}
+    bad = remote_problems([left, other_port, elsewhere], archive={"203.0.113.80"})
+    assert bad == [other_port, elsewhere]
+    assert remote_problems([left]) == [left]
+
+
 def test_packages_are_named_like_the_upstream_releases():
     assert gobuild.deb_name("headscale", "0.29.3", "arm64") == "headscale_0.29.3_linux_arm64.deb"
     assert gobuild.deb_name("tailscale", "1.102.5", "amd64") == "tailscale_1.102.5_amd64.deb"
