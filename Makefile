@@ -183,12 +183,13 @@ test-ee: ee link engine
 # headscale and tailscale built from their Go modules and packaged as .debs
 # (lab/gobuild.py, cached in ~/.cache/colab-cluster by version and architecture): the pins,
 # and headscale 0.28.0 for the upgrade path. Cold here: 157 s + 146 s + 121 s at load ~2;
-# nothing once cached. `lab/lab.py up` and molecule mesh build what they need themselves.
+# nothing once cached. `lab/lab.py up` builds what it needs itself.
 mesh-packages:
 	@$(PYTHON) lab/gobuild.py all
 
-# molecule mesh: the mesh roles applied with the real headscale and tailscaled.
-test-mesh: venv link image mesh-packages
+# molecule mesh: the mesh roles applied against the mesh double (tests/doubles/mesh; the lab
+# runs the real headscale and tailscaled).
+test-mesh: venv link image
 	molecule test -s mesh
 
 # The services roles' own scenarios (tests/lab converges and checks those roles in
