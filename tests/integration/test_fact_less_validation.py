@@ -8,6 +8,7 @@ import subprocess
 
 from tests.helpers import ROOT, ansible_env, tool
 
+
 def test_mesh_roles_validate_without_facts(tmp_path):
     play = tmp_path / "validate.yml"
     play.write_text("""

@@ -117,7 +117,7 @@ def test_secrets_are_injected_but_not_on_disk(converged_lab):
     compose = converged_lab.exec(COOP, "cat", f"{PROJECT_DIR}/compose.yaml").stdout
     assert "${GITEA_DB_PASSWORD}" in compose and "${GITEA_SECRET_KEY}" in compose
     for secret in secrets:
-        res = converged_lab.exec(COOP, "grep", "-rlF", secret, PROJECT_DIR)
+        res = converged_lab.exec(COOP, "grep", "-rlF", "-e", secret, PROJECT_DIR)
         assert res.returncode == 1, f"a secret value is on disk in {res.stdout}"
 
 
@@ -410,7 +410,7 @@ def test_app_ini_holds_the_secrets_off_the_share(converged_lab):
     mounts = {m["Destination"]: m["Source"] for m in info["Mounts"]}
     assert mounts["/etc/gitea"] == CONFIG_DIR
     for name, value in values.items():
-        hit = converged_lab.exec(COOP, "grep", "-rlaF", value, FORTRESS, timeout=120)
+        hit = converged_lab.exec(COOP, "grep", "-rlaF", "-e", value, FORTRESS, timeout=120)
         assert hit.returncode == 1, f"{name} is on the share in {hit.stdout}"
 
 
