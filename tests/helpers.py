@@ -1,6 +1,7 @@
 """Small helpers the pytest layers share: where things are, how to run a tool."""
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -174,6 +175,27 @@ def _lab_module(name):
 
 def _hostprobe_module():
     return _lab_module("hostprobe")
+
+
+@functools.lru_cache(maxsize=None)
+def gobuild():
+    """lab/gobuild.py: the upstream Go programs the lab runs, built from their modules."""
+    return _lab_module("gobuild")
+
+
+def go_program(name, version, binary=None):
+    """The path of upstream `binary` (default `name`) at `version` for this machine, built by
+    lab/gobuild.py build_binaries when its cache (per version and architecture) lacks it: the
+    binary the lab packages, so a cold build here (headscale ~157 s) is spent once, not added.
+    A build that cannot run (no Go, the proxy refusing) fails the test with gobuild's message."""
+    import pytest  # pylint: disable=import-outside-toplevel
+
+    module = gobuild()
+    try:
+        bindir, _src = module.build_binaries(name, version, module.host_arch())
+    except SystemExit as exc:
+        pytest.fail(str(exc), pytrace=False)
+    return os.path.join(bindir, binary or name)
 
 
 def host_probe():
