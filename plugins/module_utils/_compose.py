@@ -695,10 +695,11 @@ def _not_up(current: list, config: dict, name: str) -> list:
 
 
 def _stale(c: dict, svc: dict, want_hash, want_image, pulled: bool, config: dict, networks: dict, version) -> bool:
-    """mustRecreate (pkg/compose/convergence.go@v2.26.1 and @v2.40.3) for one container."""
+    """mustRecreate (pkg/compose/convergence.go@v2.26.1 and @v2.40.3) for one container; an empty
+    com.docker.compose.image label differs from the digest up expects, as there."""
     if c["config_hash"] != want_hash:
         return True
-    if c["image_id"] and (c["image_id"] != want_image or pulled):
+    if c["image_id"] != want_image or pulled:
         return True
     if has_feature(version, "container_attachments") and c["state"] == "running":
         top = config.get("networks") or {}
