@@ -1237,7 +1237,7 @@ class ComposeStack:
                                "(community.docker.docker_network)" % ", ".join(absent_nets))
         selected = select_services(config, self.p["services"], self.p["profiles"], self.p["dependencies"])
         labels = self._watch_labels(config)
-        hashes = self.hashes(config, labels, containers, selected)
+        hashes = self.hashes(config, labels, containers, selected, self.p["scale"])
         services = config.get("services") or {}
         images = sorted({image_name(self.project, n, services[n]) for n in selected})
         volumes = {}
@@ -1276,7 +1276,7 @@ class ComposeStack:
         self.stdin_doc = json.dumps(inject_labels(self.definition or {}, labels), indent=2)
         return labels
 
-    def hashes(self, config, labels, containers=None, selected=None):
+    def hashes(self, config, labels, containers=None, selected=None, scale=None):
         """The config-hash label `up` gives each service: ``config --hash`` of the *resolved*
         configuration. ``config --hash`` on the files hashes the services before environment
         resolution (cmd/compose/config.go runHash, cli.WithoutEnvironmentResolution, @v2.26.1 and
@@ -1288,12 +1288,15 @@ class ComposeStack:
         by_service = containers_by_service(containers)
         services = doc.get("services") or {}
         if containers is not None and not labels:
-            # the fast path: every selected service has containers and each carries the hash
-            # computed here, so Compose's own would only confirm it. Not with watch labels: they
-            # are added at the end of the service's keys, not in ServiceConfig's field order.
+            # the fast path: every selected service has containers (or wants none: a service
+            # scaled to 0 gets no container, ensureService@v2.26.1 / @v2.40.3) and each carries
+            # the hash computed here, so Compose's own would only confirm it. Not with watch
+            # labels: they are added at the end of the service's keys, not in ServiceConfig's
+            # field order.
             mine = {n: service_hash(services[n], self.version, by_service) for n in selected}
             mine_containers = [c for c in containers if c["service"] in mine]
-            if {c["service"] for c in mine_containers} == set(mine) and \
+            wanted = {n for n in mine if n in by_service or replicas(services[n], n, scale) > 0}
+            if {c["service"] for c in mine_containers} == wanted and \
                     all(c["config_hash"] == mine[c["service"]] for c in mine_containers):
                 return mine
         # `config --hash` hashes what it reads, without the references `up` resolves first: it is

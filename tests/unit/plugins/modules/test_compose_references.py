@@ -245,3 +245,20 @@ def test_an_empty_image_label_is_recreated(version):
                     version=st["version"], networks=st["networks"], volumes=st["volumes"])
     assert result["services"] == {"app": [], "data": ["recreate"], "side": []}
 
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_service_scaled_to_zero_keeps_the_fast_path(version, monkeypatch):
+    """Point 6: a selected service with 0 replicas has no container to carry a hash, and needs
+    none (ensureService@v2.26.1 / @v2.40.3 creates `expected - actual` containers: none). Before,
+    its missing container sent every run to `config --hash` (a second Compose process)."""
+    st = state(version)
+    config = json.loads(json.dumps(st["config"]))
+    config["services"]["spare"] = dict(config["services"]["data"], deploy={"replicas": 0})
+    config["services"]["scaled"] = dict(config["services"]["data"])
+    monkeypatch.setattr(c.subprocess, "Popen", _no_spawn)
+    selected = st["selected"] + ["scaled", "spare"]
+    hashes = stack(version).hashes(config, {}, st["containers"], selected, scale={"scaled": 0})
+    assert {n: hashes[n] for n in labels(st)} == labels(st)
+    result = c.plan(config, hashes, st["containers"], IMAGE, selected, project="cstrefs", scale={"scaled": 0},
+                    version=st["version"], networks=st["networks"], volumes=st["volumes"])
+    assert result["services"] == {"app": [], "data": [], "side": [], "scaled": [], "spare": []}
