@@ -162,6 +162,20 @@ def mask_environment(config: dict) -> dict:
     return result
 
 
+def environment_values(svc: dict) -> list:
+    """The values a service's container gets in its environment, as ``up`` sets them: the resolved
+    ``environment`` of ``config`` output, where ``env_file:`` entries have been merged in
+    (cmd/compose/config.go@v2.26.1 and @v2.40.3) and ``$`` is printed as ``$$``
+    (unescape_dollars). mask_environment hides them in views; these are the clear values, for
+    redacting what the container itself prints."""
+    env = svc.get("environment")
+    if isinstance(env, list):  # KEY=VALUE entries (config prints a mapping; a definition may not)
+        env = dict(e.partition("=")[::2] for e in env if isinstance(e, str))
+    if not isinstance(env, dict):
+        return []
+    return [unescape_dollars(str(v)) for v in env.values() if v not in (None, "")]
+
+
 def env_strings(env) -> dict:
     """Normalise the env option into the strings the process environment needs."""
     out = {}
@@ -1637,7 +1651,9 @@ class ComposeStack:
                 logs = ""
                 if c is not None:
                     _rc, out, err = self.run([self.docker, "logs", "--tail", str(LOG_LINES), c["id"]], check=False)
-                    logs = (out + err).strip()
+                    # what the container prints may hold any value of its environment, env_file
+                    # values included (the module never saw those: they are not in self.secrets)
+                    logs = redact((out + err).strip(), self.secrets + environment_values(services[name]))
                 what = ("is %s (%s)" % (c["state"], c["status"])) if c else "has no container"
                 raise ComposeError(self._redact("service %s did not become healthy within wait_timeout=%ss: it %s. Last log lines:\n%s"
                                                 % (name, self.p["wait_timeout"], what, logs)),
