@@ -162,6 +162,20 @@ def mask_environment(config: dict) -> dict:
     return result
 
 
+def environment_values(svc: dict) -> list:
+    """The values a service's container gets in its environment, as ``up`` sets them: the resolved
+    ``environment`` of ``config`` output, where ``env_file:`` entries have been merged in
+    (cmd/compose/config.go@v2.26.1 and @v2.40.3) and ``$`` is printed as ``$$``
+    (unescape_dollars). mask_environment hides them in views; these are the clear values, for
+    redacting what the container itself prints."""
+    env = svc.get("environment")
+    if isinstance(env, list):  # KEY=VALUE entries (config prints a mapping; a definition may not)
+        env = dict(e.partition("=")[::2] for e in env if isinstance(e, str))
+    if not isinstance(env, dict):
+        return []
+    return [unescape_dollars(str(v)) for v in env.values() if v not in (None, "")]
+
+
 def env_strings(env) -> dict:
     """Normalise the env option into the strings the process environment needs."""
     out = {}
@@ -695,10 +709,11 @@ def _not_up(current: list, config: dict, name: str) -> list:
 
 
 def _stale(c: dict, svc: dict, want_hash, want_image, pulled: bool, config: dict, networks: dict, version) -> bool:
-    """mustRecreate (pkg/compose/convergence.go@v2.26.1 and @v2.40.3) for one container."""
+    """mustRecreate (pkg/compose/convergence.go@v2.26.1 and @v2.40.3) for one container; an empty
+    com.docker.compose.image label differs from the digest up expects, as there."""
     if c["config_hash"] != want_hash:
         return True
-    if c["image_id"] and (c["image_id"] != want_image or pulled):
+    if c["image_id"] != want_image or pulled:
         return True
     if has_feature(version, "container_attachments") and c["state"] == "running":
         top = config.get("networks") or {}
@@ -1236,7 +1251,7 @@ class ComposeStack:
                                "(community.docker.docker_network)" % ", ".join(absent_nets))
         selected = select_services(config, self.p["services"], self.p["profiles"], self.p["dependencies"])
         labels = self._watch_labels(config)
-        hashes = self.hashes(config, labels, containers, selected)
+        hashes = self.hashes(config, labels, containers, selected, self.p["scale"])
         services = config.get("services") or {}
         images = sorted({image_name(self.project, n, services[n]) for n in selected})
         volumes = {}
@@ -1275,7 +1290,7 @@ class ComposeStack:
         self.stdin_doc = json.dumps(inject_labels(self.definition or {}, labels), indent=2)
         return labels
 
-    def hashes(self, config, labels, containers=None, selected=None):
+    def hashes(self, config, labels, containers=None, selected=None, scale=None):
         """The config-hash label `up` gives each service: ``config --hash`` of the *resolved*
         configuration. ``config --hash`` on the files hashes the services before environment
         resolution (cmd/compose/config.go runHash, cli.WithoutEnvironmentResolution, @v2.26.1 and
@@ -1287,12 +1302,15 @@ class ComposeStack:
         by_service = containers_by_service(containers)
         services = doc.get("services") or {}
         if containers is not None and not labels:
-            # the fast path: every selected service has containers and each carries the hash
-            # computed here, so Compose's own would only confirm it. Not with watch labels: they
-            # are added at the end of the service's keys, not in ServiceConfig's field order.
+            # the fast path: every selected service has containers (or wants none: a service
+            # scaled to 0 gets no container, ensureService@v2.26.1 / @v2.40.3) and each carries
+            # the hash computed here, so Compose's own would only confirm it. Not with watch
+            # labels: they are added at the end of the service's keys, not in ServiceConfig's
+            # field order.
             mine = {n: service_hash(services[n], self.version, by_service) for n in selected}
             mine_containers = [c for c in containers if c["service"] in mine]
-            if {c["service"] for c in mine_containers} == set(mine) and \
+            wanted = {n for n in mine if n in by_service or replicas(services[n], n, scale) > 0}
+            if {c["service"] for c in mine_containers} == wanted and \
                     all(c["config_hash"] == mine[c["service"]] for c in mine_containers):
                 return mine
         # `config --hash` hashes what it reads, without the references `up` resolves first: it is
@@ -1633,7 +1651,9 @@ class ComposeStack:
                 logs = ""
                 if c is not None:
                     _rc, out, err = self.run([self.docker, "logs", "--tail", str(LOG_LINES), c["id"]], check=False)
-                    logs = (out + err).strip()
+                    # what the container prints may hold any value of its environment, env_file
+                    # values included (the module never saw those: they are not in self.secrets)
+                    logs = redact((out + err).strip(), self.secrets + environment_values(services[name]))
                 what = ("is %s (%s)" % (c["state"], c["status"])) if c else "has no container"
                 raise ComposeError(self._redact("service %s did not become healthy within wait_timeout=%ss: it %s. Last log lines:\n%s"
                                                 % (name, self.p["wait_timeout"], what, logs)),

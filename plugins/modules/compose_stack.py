@@ -243,7 +243,9 @@ options:
       - Wait until every selected service is running and, when it has a healthcheck, healthy.
         A container that exits fails at once; one that is unhealthy is waited on until
         O(wait_timeout) (health can recover).
-      - On failure the error names the service and shows its last log lines (secret values redacted).
+      - On failure the error names the service and shows its last log lines (secret values redacted,
+        those of O(env), O(env_files) and C(.env), and every value of that service's environment,
+        C(env_file:) values included).
         What was applied before the wait stays applied (a recreated service has exactly one
         container, the new one, under its own name), and the failed result says so with C(changed),
         RV(actions) and RV(commands).

@@ -5,6 +5,8 @@ the compose_stack target's Dockerfile, built here when missing) with a unique se
 in ``env``: a deploy from ``definition``, one from a templated ``src`` (the action plugin), a
 check+diff run, and a failing ``wait`` whose container prints the secret in its logs. The secret
 must not appear in the -vvv output, in the project directory, in /tmp or in ~/.ansible/tmp.
+A second secret lives only in a service's ``env_file`` (issue 27): printed by a container whose
+wait fails, it must not appear in the output either.
 """
 from __future__ import annotations
 
@@ -46,13 +48,14 @@ PLAYBOOK = """---
     - name: Deploy from the templated src
       colab.cluster.compose_stack:
         src: {src}
-    - name: A service that prints the secret and never gets healthy
+    - name: A service that prints the secret and a value of its env_file, and never gets healthy
       colab.cluster.compose_stack:
         definition:
           services:
             app:
               image: colab/compose-test:1
-              command: [sh, -c, "echo leaked=$$APP_SECRET; sleep infinity"]
+              command: [sh, -c, "echo leaked=$$APP_SECRET from-file=$$FILE_SECRET; sleep infinity"]
+              env_file: [app.env]
               environment:
                 APP_SECRET: ${{LEAK_SECRET}}
               healthcheck:
@@ -100,7 +103,10 @@ def _files_containing(needle, roots):
 def test_no_secret_in_vvv_output_or_files(tmp_path):
     _ensure_image()
     secret = "leak" + secrets.token_hex(16)
+    file_secret = "fileleak" + secrets.token_hex(16)  # only in the service's env_file
     project_dir = tmp_path / "project"
+    project_dir.mkdir()
+    (project_dir / "app.env").write_text(f"FILE_SECRET={file_secret}\n", encoding="utf-8")
     src = tmp_path / "compose.yml.j2"
     src.write_text(SRC, encoding="utf-8")
     playbook = tmp_path / "secrets.yml"
@@ -116,6 +122,10 @@ def test_no_secret_in_vvv_output_or_files(tmp_path):
     assert rc == 0, text[-3000:]
     # the run really exercised the paths: the failing wait showed the (redacted) log line
     assert "did not become healthy" in text and "leaked=********" in text
+    # issue 27 point 5: a value from a service's env_file, printed by the container, is redacted too
+    assert "from-file=********" in text
+    assert file_secret not in text, "the env_file value appeared in the -vvv output"
+    assert [h for h in _files_containing(file_secret, [str(project_dir)]) if not h.endswith("app.env")] == []
     assert "TEMPLATED" in text, "the check+diff run through the action plugin showed the templated config"
     assert secret not in text, "the secret appeared in the -vvv output"
     roots = [str(project_dir), "/tmp", os.path.expanduser("~/.ansible/tmp")]

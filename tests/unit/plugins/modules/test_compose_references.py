@@ -229,3 +229,36 @@ def test_digest_pinned_image_needs_no_inspect(monkeypatch):
             "internal.registry.example.com:5000/example@sha256:"
             "b69959407d21e8a062e0416bf13405bb2b71ed7a84dde4158ebafacfa06f5578", "example:1.0"]
     assert st.image_ids(refs, listing) == {r: item["Id"] for r in refs}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_empty_image_label_is_recreated(version):
+    """Point 6: mustRecreate compares the container's com.docker.compose.image label with the
+    digest `up` puts on the service (convergence.go mustRecreate@v2.26.1 and @v2.40.3:
+    `actual.Labels[api.ImageDigestLabel] != expected.CustomLabels[api.ImageDigestLabel]`; the
+    digest set from the local image, build.go ensureImagesExists / getLocalImagesDigests at both
+    tags): a container without it (an older Compose, or created by hand) is recreated. Before, an
+    empty label skipped the comparison: nothing was planned."""
+    st = state(version)
+    containers = [dict(x, image_id="") if x["service"] == "data" else x for x in st["containers"]]
+    result = c.plan(st["config"], labels(st), containers, IMAGE, st["selected"], project="cstrefs",
+                    version=st["version"], networks=st["networks"], volumes=st["volumes"])
+    assert result["services"] == {"app": [], "data": ["recreate"], "side": []}
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_service_scaled_to_zero_keeps_the_fast_path(version, monkeypatch):
+    """Point 6: a selected service with 0 replicas has no container to carry a hash, and needs
+    none (ensureService@v2.26.1 / @v2.40.3 creates `expected - actual` containers: none). Before,
+    its missing container sent every run to `config --hash` (a second Compose process)."""
+    st = state(version)
+    config = json.loads(json.dumps(st["config"]))
+    config["services"]["spare"] = dict(config["services"]["data"], deploy={"replicas": 0})
+    config["services"]["scaled"] = dict(config["services"]["data"])
+    monkeypatch.setattr(c.subprocess, "Popen", _no_spawn)
+    selected = st["selected"] + ["scaled", "spare"]
+    hashes = stack(version).hashes(config, {}, st["containers"], selected, scale={"scaled": 0})
+    assert {n: hashes[n] for n in labels(st)} == labels(st)
+    result = c.plan(config, hashes, st["containers"], IMAGE, selected, project="cstrefs", scale={"scaled": 0},
+                    version=st["version"], networks=st["networks"], volumes=st["volumes"])
+    assert result["services"] == {"app": [], "data": [], "side": [], "scaled": [], "spare": []}

@@ -162,6 +162,25 @@ def test_stored_view_has_no_env_value(version):
     assert config["services"]["app"]["environment"]["APP_FILE_SECRET"] == "fixture-envfile-secret"
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_failed_wait_logs_hide_env_file_values(version):
+    """Issue 27 point 5: a wait failure attaches the container's last log lines; a value the
+    service got from its env_file (APP_FILE_SECRET, resolved into environment by `config`,
+    cmd/compose/config.go@v2.26.1 and @v2.40.3) was masked in the stored view but printed in
+    clear there: it was not among the redacted values (only env / env_files / .env were)."""
+    config = rec(version, "config.json")
+    st = object.__new__(c.ComposeStack)
+    st.p, st.docker, st.secrets = {"wait_timeout": 0, "scale": None}, "/usr/bin/docker", []
+    st.run = lambda *a, **k: (0, "starting with fixture-envfile-secret and $literal\n", "")
+    exited = {"id": "0" * 64, "service": "app", "state": "exited", "status": "Exited (1) 1 second ago",
+              "health": None, "exit_code": 1}
+    config["services"]["app"]["environment"]["WITH_DOLLAR"] = "$$literal"  # as config prints `$`
+    with pytest.raises(c.ComposeError) as err:
+        st.wait(config, ["app"], [exited])
+    assert "fixture-envfile-secret" not in str(err.value) and "$literal" not in str(err.value)
+    assert err.value.details["logs"] == ["starting with %s and %s" % (c.MASK, c.MASK)]
+
+
 def test_env_file_parser_and_short_values():
     values = c.parse_env_file("# c\nexport A=one1\nB='two 2'\nC=\"x\"\nD=plain # note\nnoequals\n")
     assert values == {"A": "one1", "B": "two 2", "C": "x", "D": "plain"}
