@@ -242,7 +242,11 @@ credentials_changed:
   returned: always
   type: bool
 mounted:
-  description: Whether the share is mounted at O(path) after the run (predicted in check mode).
+  description:
+    - Whether the share is mounted at O(path) after the run (predicted in check mode on Linux).
+    - On macOS, what C(mount) shows after the run (an C(smbfs) filesystem at O(path)). The LaunchAgent
+      mounts in the background, so after loading it the module looks once a second for up to O(timeout)
+      seconds and warns when the share did not appear. In check mode, what C(mount) shows now.
   returned: always
   type: bool
 actions:
@@ -274,6 +278,7 @@ plist:
 import os
 import platform
 import pwd
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.colab.cluster.plugins.module_utils._samba import (
@@ -689,8 +694,18 @@ class MacMount:
         return rc == 0
 
     def is_mounted(self):
+        """What mount(8) shows: an smbfs filesystem at the mount point ("<src> on <path> (smbfs, ...)")."""
         rc, out = self.run(["/sbin/mount"], "mount", check=False)
-        return rc == 0 and (" on %s " % self.path) in out
+        return rc == 0 and (" on %s (smbfs" % self.path) in out
+
+    def wait_mounted(self):
+        """The agent mounts in the background (RunAtLoad): look once a second, up to ``timeout`` s."""
+        deadline = time.monotonic() + self.p["timeout"]
+        while not self.is_mounted():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(1)
+        return True
 
     def apply(self):
         state = self.p["state"]
@@ -760,8 +775,15 @@ class MacMount:
                     if not self.module.check_mode:
                         self.run(["/usr/bin/security", "delete-internet-password", "-a", self.p["username"],
                                   "-s", self.server, "-r", "smb "], "security delete-internet-password")
-        self.result.update(changed=bool(self.actions), actions=self.actions,
-                           mounted=state == "mounted" or (state == "present" and self.is_mounted()))
+        if state == "mounted" and "launchctl bootstrap" in self.actions and not self.module.check_mode:
+            mounted = self.wait_mounted()
+        else:
+            mounted = self.is_mounted()
+        if state == "mounted" and not mounted and not self.module.check_mode:
+            self.module.warn("the LaunchAgent %s is loaded, but mount shows no smbfs at %s after %ss; it tries "
+                             "again every %ss (its errors: /tmp/%s.err)"
+                             % (self.label, self.path, self.p["timeout"], self.p["retry_interval"], self.label))
+        self.result.update(changed=bool(self.actions), actions=self.actions, mounted=mounted)
         if self.module._diff:
             self.result["diff"] = {"before": diff_before, "after": diff_after}
         return self.result

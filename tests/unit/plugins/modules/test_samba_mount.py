@@ -640,6 +640,10 @@ class FakeMac:
         self.keychain = None
         self.loaded = False
         self.locked = False
+        # what the LaunchAgent's `mount volume` achieves once loaded (RunAtLoad): False = the
+        # server refused or is down, and `mount` shows no smbfs at the mount point
+        self.agent_mounts = True
+        self.mounted = False
         self.table = CommandTable()
 
     def __call__(self, module, args, data=None, **kwargs):
@@ -665,12 +669,20 @@ class FakeMac:
             return (0, "state = running", "") if self.loaded else (113, "", "Could not find service")
         if core[:2] == ["/bin/launchctl", "bootstrap"]:
             self.loaded = True
+            self.mounted = self.mounted or self.agent_mounts
             return 0, "", ""
         if core[:2] == ["/bin/launchctl", "bootout"]:
             self.loaded = False
             return 0, "", ""
         if core == ["/sbin/mount"]:
-            return 0, "/dev/disk3s1 on / (apfs)\n", ""
+            # mount(8) on macOS: "<src> on <mount point> (<fstype>, <flags>)"
+            table = "/dev/disk3s1 on / (apfs, sealed, local, read-only, journaled)\n"
+            if self.mounted:
+                table += "//crtr@cooperator/fortress on /Volumes/fortress (smbfs, nodev, nosuid, mounted by crtr)\n"
+            return 0, table, ""
+        if core[:1] == ["/sbin/umount"]:
+            self.mounted = False
+            return 0, "", ""
         raise AssertionError("unexpected command %r" % argv)
 
 
@@ -718,12 +730,37 @@ def test_macos_keychain_plist_and_bootstrap(mac, monkeypatch, capsys):
     assert fake.keychain == "n3w"
 
 
+def test_macos_mounted_is_what_mount_shows(mac, monkeypatch, capsys):
+    """Issue 26 (a). Before: `mounted` was `state == "mounted"`, true whatever `mount` showed."""
+    clock = [0.0]
+    monkeypatch.setattr(samba_mount.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(samba_mount.time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    fake = FakeMac()
+    fake.agent_mounts = False  # the agent is loaded but `mount volume` does not get the share
+    result, _unused = run_module(samba_mount.main, mac["args"], monkeypatch, capsys, commands=fake)
+    assert result["actions"][-1] == "launchctl bootstrap" and fake.loaded
+    assert result["mounted"] is False, result
+    assert any("mount shows no smbfs at /Volumes/fortress" in str(w) for w in result.get("warnings", [])), result
+    # the module looked, and kept looking for a bounded time (timeout=20 s, once a second)
+    looks = [c for c in fake.table.calls if c["argv"][-1:] == ["/sbin/mount"]]
+    assert 1 < len(looks) <= 21
+
+    fake.agent_mounts = True
+    fake.loaded = False
+    ok, _unused = run_module(samba_mount.main, mac["args"], monkeypatch, capsys, commands=fake)
+    assert ok["mounted"] is True
+
+    gone, _unused = run_module(samba_mount.main, dict(mac["args"], state="unmounted"), monkeypatch, capsys,
+                               commands=fake)
+    assert gone["actions"] == ["launchctl bootout", "unmount"] and gone["mounted"] is False
+
+
 def test_macos_absent_removes_everything(mac, monkeypatch, capsys):
     fake = FakeMac()
     run_module(samba_mount.main, mac["args"], monkeypatch, capsys, commands=fake)
     result, _unused = run_module(samba_mount.main, dict(mac["args"], state="absent"), monkeypatch, capsys, commands=fake)
-    assert result["actions"] == ["launchctl bootout", "remove LaunchAgent", "delete Keychain item"]
-    assert fake.keychain is None and not fake.loaded
+    assert result["actions"] == ["launchctl bootout", "unmount", "remove LaunchAgent", "delete Keychain item"]
+    assert fake.keychain is None and not fake.loaded and not fake.mounted and result["mounted"] is False
     assert not (mac["home"] / "Library" / "LaunchAgents" / "la.colab.cluster.samba.fortress.plist").exists()
 
 
