@@ -37,7 +37,11 @@ description:
     takes the password from the user's login Keychain and mounts at C(/Volumes/<share>) as that user (no
     root-owned directory is created). The password is stored in the login Keychain by C(security -i) fed
     on stdin (never argv); a locked login Keychain (the usual case over ssh) fails the run before
-    anything is written. The agent is loaded with C(launchctl bootstrap gui/<uid>). V(mounted) and
+    anything is written. The agent is loaded with C(launchctl bootstrap gui/<uid>); a bootstrap that answers
+    error 5 (I(Input/output error), launchd still removing the job a C(bootout) just asked to remove) is tried
+    again, 5 times at most, 2 seconds apart. Run as root (become), every C(security) and C(launchctl) call
+    runs in the user's login session and as the user, C(launchctl asuser <uid> sudo -u <user> ...)
+    (launchctl(1): C(asuser) changes the bootstrap context, not the credentials). V(mounted) and
     V(present) write the Keychain item and the plist, V(mounted) also loads the agent; V(unmounted)
     unloads it and unmounts; V(absent) also removes the plist and the Keychain item."
   - The password is never returned and is redacted in diffs.
@@ -321,6 +325,12 @@ SYSTEMD_RUNTIME = "/run/systemd/system"
 # or unit type of ... not supported on this system"); /proc/filesystems is no answer, since a
 # stock Debian kernel lists autofs only once the module is loaded.
 DEV_AUTOFS = "/dev/autofs"
+
+# launchctl bootstrap right after a bootout: "Bootstrap failed: 5: Input/output error" while launchd
+# still tears the old job down; tried again this many times, this many seconds apart
+BOOTSTRAP_BUSY = 5
+BOOTSTRAP_ATTEMPTS = 5
+BOOTSTRAP_DELAY = 2
 
 NO_CIFS = ("the kernel cannot mount CIFS: %s. Nothing was unmounted. Use state=present to write the fstab "
            "line and the credentials file only, or run on a kernel with CIFS (Debian's kernels load the cifs "
@@ -656,6 +666,7 @@ class MacMount:
             module.fail_json(msg="macos_user %r does not exist on this Mac" % self.p["macos_user"])
         self.plist = os.path.join(self.user.pw_dir, "Library", "LaunchAgents", self.label + ".plist")
         self.domain = "gui/%d" % self.user.pw_uid
+        self.last_err = ""
         self.server = server_of(self.p["src"] or "")
         self.result = {"changed": False, "plist": self.plist, "credentials_changed": False}
         self.check_path()
@@ -669,9 +680,13 @@ class MacMount:
             self.module.fail_json(msg="path must not contain a single quote on macOS")
 
     def as_user(self, argv):
-        # Keychain and launchctl gui/ domain belong to the user: run there when we are root
+        """The login Keychain and the gui/<uid> domain belong to the user's login session. As root
+        (become over ssh), run in that session's bootstrap context and as the user: launchctl(1)
+        ``asuser UID command``: "It does not modify the process' credentials (UID, GID, etc.)", hence
+        the sudo inside it."""
         if os.geteuid() == 0 and self.user.pw_uid != 0:
-            return ["/usr/bin/sudo", "-n", "-u", self.user.pw_name, "-H"] + argv
+            return (["/bin/launchctl", "asuser", str(self.user.pw_uid), "/usr/bin/sudo", "-n", "-u",
+                     self.user.pw_name, "-H"] + argv)
         return argv
 
     def run(self, argv, what, data=None, check=True):
@@ -681,7 +696,26 @@ class MacMount:
             self.module.fail_json(msg="%s did not finish within %ss" % (what, self.p["timeout"]), **self.result)
         if check and rc != 0:
             self.module.fail_json(msg="%s failed (rc=%s): %s" % (what, rc, (err or out).strip()), rc=rc, **self.result)
+        self.last_err = err
         return rc, out
+
+    def bootstrap(self):
+        """launchd finishes a bootout asynchronously: a bootstrap right after it can answer
+        "Bootstrap failed: 5: Input/output error". Try again, BOOTSTRAP_ATTEMPTS times at most."""
+        argv = ["/bin/launchctl", "bootstrap", self.domain, self.plist]
+        for attempt in range(1, BOOTSTRAP_ATTEMPTS + 1):
+            rc, out = self.run(argv, "launchctl bootstrap", check=False)
+            if rc != BOOTSTRAP_BUSY:
+                break
+            if attempt < BOOTSTRAP_ATTEMPTS:
+                time.sleep(BOOTSTRAP_DELAY)
+        if rc == BOOTSTRAP_BUSY:
+            self.module.fail_json(msg="launchctl bootstrap failed (rc=5) %d attempts, %ss apart: %s"
+                                      % (BOOTSTRAP_ATTEMPTS, BOOTSTRAP_DELAY, self.last_err.strip()),
+                                  rc=rc, **self.result)
+        if rc != 0:
+            self.module.fail_json(msg="launchctl bootstrap failed (rc=%s): %s" % (rc, (self.last_err or out).strip()),
+                                  rc=rc, **self.result)
 
     def keychain_password(self):
         rc, out = self.run(keychain_lookup_argv(self.server, self.p["username"]), "security find-internet-password",
@@ -754,7 +788,7 @@ class MacMount:
                 if not loaded:
                     self.actions.append("launchctl bootstrap")
                     if not self.module.check_mode:
-                        self.run(["/bin/launchctl", "bootstrap", self.domain, self.plist], "launchctl bootstrap")
+                        self.bootstrap()
         else:
             if self.loaded():
                 self.actions.append("launchctl bootout")

@@ -631,6 +631,9 @@ def test_unit_names_match_the_real_systemd_escape():
 
 
 # --- macOS ----------------------------------------------------------------------------
+AS_CRTR = ["/bin/launchctl", "asuser", "501", "/usr/bin/sudo", "-n", "-u", "crtr", "-H"]
+
+
 class FakeMac:
     """security / launchctl / mount as documented: find-internet-password -w prints the
     password and exits 44 when there is no item; launchctl print exits 113 for an unknown
@@ -644,14 +647,19 @@ class FakeMac:
         # server refused or is down, and `mount` shows no smbfs at the mount point
         self.agent_mounts = True
         self.mounted = False
+        # launchd finishes a bootout asynchronously: a bootstrap right after it answers
+        # "Bootstrap failed: 5: Input/output error" this many times
+        self.busy_after_bootout = 0
+        self.busy = 0
         self.table = CommandTable()
 
     def __call__(self, module, args, data=None, **kwargs):
         self.table.calls.append({"argv": list(args), "data": data})
         argv = list(args)[4:]
-        # as root the module runs these as the GUI user: sudo -n -u crtr -H <argv>
-        assert argv[:5] == ["/usr/bin/sudo", "-n", "-u", "crtr", "-H"] or os.geteuid() != 0
-        core = argv[5:] if argv[:1] == ["/usr/bin/sudo"] else argv
+        # as root the module runs these in the GUI user's session and as that user (launchctl(1) asuser
+        # changes the bootstrap context only, not the credentials): launchctl asuser 501 sudo -n -u crtr -H <argv>
+        assert argv[:8] == AS_CRTR or os.geteuid() != 0
+        core = argv[8:] if argv[:8] == AS_CRTR else argv
         if core[:2] == ["/usr/bin/security", "find-internet-password"]:
             return (0, self.keychain + "\n", "") if self.keychain is not None else (44, "", "not found")
         if core == ["/usr/bin/security", "show-keychain-info"]:
@@ -668,11 +676,15 @@ class FakeMac:
         if core[:2] == ["/bin/launchctl", "print"]:
             return (0, "state = running", "") if self.loaded else (113, "", "Could not find service")
         if core[:2] == ["/bin/launchctl", "bootstrap"]:
+            if self.busy:
+                self.busy -= 1
+                return 5, "", "Bootstrap failed: 5: Input/output error\n"
             self.loaded = True
             self.mounted = self.mounted or self.agent_mounts
             return 0, "", ""
         if core[:2] == ["/bin/launchctl", "bootout"]:
             self.loaded = False
+            self.busy = self.busy_after_bootout
             return 0, "", ""
         if core == ["/sbin/mount"]:
             # mount(8) on macOS: "<src> on <mount point> (<fstype>, <flags>)"
@@ -753,6 +765,49 @@ def test_macos_mounted_is_what_mount_shows(mac, monkeypatch, capsys):
     gone, _unused = run_module(samba_mount.main, dict(mac["args"], state="unmounted"), monkeypatch, capsys,
                                commands=fake)
     assert gone["actions"] == ["launchctl bootout", "unmount"] and gone["mounted"] is False
+
+
+def test_macos_per_user_commands_run_in_the_users_session(mac, monkeypatch, capsys):
+    """Issue 26 (e). Before: `sudo -n -u crtr -H <argv>` from the ssh session, outside the user's
+    bootstrap (security found no login Keychain of the GUI session, launchctl no gui/501 context)."""
+    if os.geteuid() != 0:
+        pytest.skip("the module switches user only as root")
+    fake = FakeMac()
+    run_module(samba_mount.main, mac["args"], monkeypatch, capsys, commands=fake)
+    per_user = [c["argv"][4:] for c in fake.table.calls]
+    assert per_user and all(argv[:8] == AS_CRTR for argv in per_user), per_user
+    keychain = [argv[8:] for argv in per_user if argv[8] == "/usr/bin/security"]
+    assert ["/usr/bin/security", "-i"] in keychain and ["/usr/bin/security", "show-keychain-info"] in keychain
+    boot = [argv[8:] for argv in per_user if argv[8:10] == ["/bin/launchctl", "bootstrap"]]
+    assert boot == [["/bin/launchctl", "bootstrap", "gui/501", result_plist(mac)]]
+
+
+def result_plist(mac):
+    return str(mac["home"] / "Library" / "LaunchAgents" / "la.colab.cluster.samba.fortress.plist")
+
+
+def test_macos_bootstrap_error_5_after_bootout_is_retried(mac, monkeypatch, capsys):
+    """Issue 26 (e). Before: a bootstrap answering 5 (Input/output error) right after the bootout of a
+    rotated password failed the run; now it is tried again, a bounded number of times."""
+    sleeps = []
+    monkeypatch.setattr(samba_mount.time, "sleep", sleeps.append)
+    fake = FakeMac()
+    run_module(samba_mount.main, mac["args"], monkeypatch, capsys, commands=fake)
+    fake.busy_after_bootout = 2
+    rotated, _unused = run_module(samba_mount.main, dict(mac["args"], password="n3w"), monkeypatch, capsys,
+                                  commands=fake)
+    assert not rotated.get("failed"), rotated.get("msg")
+    assert rotated["actions"][-2:] == ["launchctl bootout", "launchctl bootstrap"] and fake.loaded
+    boots = [c for c in fake.table.calls if c["argv"][-3:-1] == ["bootstrap", "gui/501"]]
+    assert len(boots) == 1 + 3  # first run, then 5, 5, 0
+    assert sleeps[:2] == [samba_mount.BOOTSTRAP_DELAY] * 2
+
+    fake.busy_after_bootout = 99
+    stuck, _unused = run_module(samba_mount.main, dict(mac["args"], password="n3w2"), monkeypatch, capsys,
+                                commands=fake)
+    assert stuck["failed"] and "launchctl bootstrap failed (rc=5)" in stuck["msg"]
+    assert "%d attempts" % samba_mount.BOOTSTRAP_ATTEMPTS in stuck["msg"]
+    assert len([c for c in fake.table.calls if c["argv"][-3:-1] == ["bootstrap", "gui/501"]]) == 4 + samba_mount.BOOTSTRAP_ATTEMPTS
 
 
 def test_macos_absent_removes_everything(mac, monkeypatch, capsys):
