@@ -13,7 +13,7 @@ version_added: 0.1.0
 description:
   - "B(Linux): keeps one C(cifs) line in C(/etc/fstab) whose options carry C(credentials=)
     (never the password), C(uid)/C(gid), C(vers=3.1.1), C(_netdev), C(nofail) and
-    C(x-systemd.automount). Options are compared as a set, so their order never causes a change.
+    C(x-systemd.automount) with C(x-systemd.idle-timeout=) (O(idle_timeout)). Options are compared as a set, so their order never causes a change.
     The password lives only in a per-mount credentials file, root-only C(0600), written atomically.
     Paths are octal-escaped in fstab (a space is C(\\040)); every field is checked before anything
     is written (see O(opts), O(username), O(uid))."
@@ -120,6 +120,15 @@ options:
     description: Add C(x-systemd.automount) (Linux).
     type: bool
     default: true
+  idle_timeout:
+    description:
+      - With O(automount=true) (Linux), seconds the share may stay idle before systemd unmounts it:
+        C(x-systemd.idle-timeout=), the automount unit's C(TimeoutIdleSec=) (systemd.mount(5),
+        systemd.automount(5)). The next access mounts it again, with the credentials and options then in
+        fstab; this is how O(on_busy=next_automount) reaches a busy mount once it is no longer used.
+      - V(0) writes no idle timeout (systemd's default): the share stays mounted until shutdown.
+    type: int
+    default: 600
   opts:
     description:
       - More mount options (Linux), one option per element. An element with whitespace, a comma, a line
@@ -164,7 +173,7 @@ options:
         I(target is busy)). A mount that is not busy is always unmounted and mounted again.
       - V(next_automount) leaves the live mount alone, with a warning and RV(pending_remount); the new
         credentials take effect at its next mount (the automount's next trigger once it is unmounted,
-        for example by C(x-systemd.idle-timeout), or the next boot). Open files stay open. Until then the
+        for example after O(idle_timeout), or the next boot). Open files stay open. Until then the
         kernel keeps the old session; if the server drops it after the password changed, the kernel's
         reconnect with the old password fails and those files return errors.
       - V(lazy) detaches the mount now (C(umount -l)) and mounts again (or lets the automount do it).
@@ -231,7 +240,7 @@ fstab_line:
   type: str
   sample: >-
     //cooperator/fortress /mnt/fortress cifs
-    credentials=/etc/samba/credentials/mnt-fortress.cred,uid=1000,gid=1000,vers=3.1.1,_netdev,nofail,x-systemd.automount 0 0
+    credentials=/etc/samba/credentials/mnt-fortress.cred,uid=1000,gid=1000,vers=3.1.1,_netdev,nofail,x-systemd.automount,x-systemd.idle-timeout=600 0 0
 credentials_file:
   description: The credentials file (Linux).
   returned: on Linux
@@ -426,7 +435,8 @@ class LinuxMount:
     def wanted_opts(self):
         return build_cifs_options(self.cred, uid=self.p["uid"], gid=self.p["gid"], vers=self.p["vers"],
                                   file_mode=self.p["file_mode"], dir_mode=self.p["dir_mode"],
-                                  extra=self.p["opts"], automount=self.p["automount"])
+                                  extra=self.p["opts"], automount=self.p["automount"],
+                                  idle_timeout=self.p["idle_timeout"])
 
     # -- pieces -------------------------------------------------------------------------
     def ensure_credentials(self):
@@ -840,6 +850,7 @@ def main():
             dir_mode=dict(type="str"),
             vers=dict(type="str", default="3.1.1"),
             automount=dict(type="bool", default=True),
+            idle_timeout=dict(type="int", default=600),
             opts=dict(type="list", elements="str", default=[]),
             fstab=dict(type="path", default="/etc/fstab"),
             timeout=dict(type="int", default=30),

@@ -266,7 +266,7 @@ def test_present_writes_fstab_and_private_credentials_then_is_idempotent(linux, 
     src, path, fstype, opts, dump, passno = lines[1].split()
     assert (src, path, fstype, dump, passno) == ("//127.0.0.1/fortress", args["path"], "cifs", "0", "0")
     assert set(opts.split(",")) == {"credentials=%s" % cred, "uid=1000", "gid=1000", "vers=3.1.1", "_netdev",
-                                    "nofail", "x-systemd.automount"}
+                                    "nofail", "x-systemd.automount", "x-systemd.idle-timeout=600"}
     # the secret appears nowhere in what the module returned, diff included
     assert SECRET not in str(result) and SECRET not in str(check)
     assert "********" in str(result["diff"])
@@ -274,6 +274,43 @@ def test_present_writes_fstab_and_private_credentials_then_is_idempotent(linux, 
     kernel.calls.clear()
     again, _unused = run_module(samba_mount.main, args, monkeypatch, capsys, commands=kernel)
     assert not again["changed"] and again["actions"] == [] and kernel.verbs() == []
+
+
+FSTAB_GENERATOR = "/lib/systemd/system-generators/systemd-fstab-generator"
+
+
+def generated_automount(fstab, tmp_path):
+    """The .automount unit the real systemd-fstab-generator makes of ``fstab`` (systemd.generator(7):
+    three output directories; $SYSTEMD_FSTAB and $SYSTEMD_PROC_CMDLINE point it at our files)."""
+    import subprocess
+    out = tmp_path / "generated"
+    out.mkdir()
+    env = dict(os.environ, SYSTEMD_FSTAB=str(fstab), SYSTEMD_PROC_CMDLINE="")
+    subprocess.run([FSTAB_GENERATOR, str(out), str(out), str(out)], env=env, check=True, timeout=30)
+    units = sorted(out.glob("*.automount"))
+    return units[0].read_text() if units else None
+
+
+@pytest.mark.skipif(not os.access(FSTAB_GENERATOR, os.X_OK), reason="systemd-fstab-generator is not installed")
+@pytest.mark.parametrize("idle_timeout,wanted", [(None, "TimeoutIdleSec=10min"), (90, "TimeoutIdleSec=1min 30s"),
+                                                 (0, None)])
+def test_automount_unit_has_an_idle_timeout(linux, monkeypatch, capsys, idle_timeout, wanted):
+    """Issue 26 (b). Before: no x-systemd.idle-timeout, so an automounted share was never unmounted when
+    idle and on_busy=next_automount never got its next mount (until a reboot). The unit is the one the
+    host's real systemd-fstab-generator (Debian 12, systemd 252) makes of the fstab the module wrote."""
+    args = dict(linux["args"], state="present")
+    if idle_timeout is not None:
+        args["idle_timeout"] = idle_timeout
+    result, _unused = run_module(samba_mount.main, args, monkeypatch, capsys, commands=Kernel(linux))
+    assert not result.get("failed"), result.get("msg")
+    unit = generated_automount(linux["fstab"], linux["tmp"])
+    assert unit is not None and "Where=%s" % args["path"] in unit
+    idle = [line for line in unit.splitlines() if line.startswith("TimeoutIdleSec=")]
+    assert idle == ([wanted] if wanted else [])
+    # without an automount there is nothing to time out: the option is not written
+    plain, _unused = run_module(samba_mount.main, dict(args, automount=False), monkeypatch, capsys,
+                                commands=Kernel(linux))
+    assert "idle-timeout" not in plain["fstab_line"]
 
 
 def test_option_order_does_not_matter(linux, monkeypatch, capsys):
@@ -585,6 +622,7 @@ def test_mount_timeout_is_reported(linux, monkeypatch, capsys):
     ({"src": "cooperator/fortress"}, "src must look like //server/share"),
     ({"src": "//cooperator"}, "src must name a server and a share"),
     ({"timeout": 0}, "timeout must be a positive"),
+    ({"idle_timeout": -1}, "idle_timeout must be 0 (none) or a positive"),
     ({"password": "two\nlines"}, "password must not contain a line break"),
 ])
 def test_bad_input_fails_early_naming_the_field(linux, monkeypatch, capsys, bad, message):
