@@ -38,8 +38,9 @@ STANDIN_COLLECTIONS = os.path.join(STANDINS, "collections")
 REAL_WINDOWS = None  # resolved lazily: the installed ansible.windows
 
 WIN_MODULES = [
-    "win_command", "win_copy", "win_file", "win_get_url", "win_group_membership", "win_hosts", "win_optional_feature",
-    "win_package", "win_reboot", "win_reg_stat", "win_regedit", "win_stat", "win_user",
+    "win_command", "win_copy", "win_credential", "win_file", "win_get_url", "win_group_membership", "win_hosts",
+    "win_mapped_drive", "win_optional_feature", "win_package", "win_reboot", "win_reg_stat", "win_regedit", "win_stat",
+    "win_user",
 ]
 PIN = {"version": "4.43.1", "build": "198352"}
 INSTALLER_SHA = hashlib.sha256(b"Docker Desktop Installer.exe 4.43.1").hexdigest()
