@@ -238,7 +238,7 @@ def test_windows_check_mode_on_a_fresh_host_predicts_and_changes_nothing(project
     assert _events(result["after"], "download") == [], "check mode downloaded the installer"
     # docker-users does not exist before the installer: predicted, not asked for.
     assert "would add crtr to docker-users once Docker Desktop is installed" in result["out"]
-    assert "would run `wsl --update` as crtr" in result["out"]
+    assert "would run `wsl --update --web-download` as crtr" in result["out"]
 
 
 def test_windows_apply_gives_projector_what_the_seed_gives_it(projector):
