@@ -165,8 +165,12 @@ def split_opts(opts):
 
 
 def build_cifs_options(credentials, uid=None, gid=None, vers="3.1.1", file_mode=None,
-                       dir_mode=None, extra=None, automount=True):
-    """The fstab options of a CIFS mount, in a stable order. Never carries a password."""
+                       dir_mode=None, extra=None, automount=True, idle_timeout=None):
+    """The fstab options of a CIFS mount, in a stable order. Never carries a password.
+
+    ``idle_timeout`` (seconds, with an automount only; 0 or None: none) becomes
+    ``x-systemd.idle-timeout=``, the automount unit's ``TimeoutIdleSec=`` (systemd.mount(5),
+    systemd.automount(5)): systemd unmounts the share once it has been idle that long."""
     opts = ["credentials=%s" % credentials]
     if uid not in (None, ""):
         opts.append("uid=%s" % uid)
@@ -181,6 +185,8 @@ def build_cifs_options(credentials, uid=None, gid=None, vers="3.1.1", file_mode=
     opts += ["_netdev", "nofail"]
     if automount:
         opts.append("x-systemd.automount")
+        if idle_timeout:
+            opts.append("x-systemd.idle-timeout=%d" % int(idle_timeout))
     for opt in extra or []:
         if opt not in opts:
             opts.append(opt)
@@ -517,6 +523,8 @@ def mount_input_problems(p):
     for field in ("timeout", "retry_interval"):
         if p.get(field) is not None and p[field] <= 0:
             problems.append("%s must be a positive number of seconds" % field)
+    if p.get("idle_timeout") is not None and p["idle_timeout"] < 0:
+        problems.append("idle_timeout must be 0 (none) or a positive number of seconds")
     return problems
 
 

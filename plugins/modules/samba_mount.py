@@ -13,7 +13,7 @@ version_added: 0.1.0
 description:
   - "B(Linux): keeps one C(cifs) line in C(/etc/fstab) whose options carry C(credentials=)
     (never the password), C(uid)/C(gid), C(vers=3.1.1), C(_netdev), C(nofail) and
-    C(x-systemd.automount). Options are compared as a set, so their order never causes a change.
+    C(x-systemd.automount) with C(x-systemd.idle-timeout=) (O(idle_timeout)). Options are compared as a set, so their order never causes a change.
     The password lives only in a per-mount credentials file, root-only C(0600), written atomically.
     Paths are octal-escaped in fstab (a space is C(\\040)); every field is checked before anything
     is written (see O(opts), O(username), O(uid))."
@@ -37,7 +37,11 @@ description:
     takes the password from the user's login Keychain and mounts at C(/Volumes/<share>) as that user (no
     root-owned directory is created). The password is stored in the login Keychain by C(security -i) fed
     on stdin (never argv); a locked login Keychain (the usual case over ssh) fails the run before
-    anything is written. The agent is loaded with C(launchctl bootstrap gui/<uid>). V(mounted) and
+    anything is written. The agent is loaded with C(launchctl bootstrap gui/<uid>); a bootstrap that answers
+    error 5 (I(Input/output error), launchd still removing the job a C(bootout) just asked to remove) is tried
+    again, 5 times at most, 2 seconds apart. Run as root (become), every C(security) and C(launchctl) call
+    runs in the user's login session and as the user, C(launchctl asuser <uid> sudo -u <user> ...)
+    (launchctl(1): C(asuser) changes the bootstrap context, not the credentials). V(mounted) and
     V(present) write the Keychain item and the plist, V(mounted) also loads the agent; V(unmounted)
     unloads it and unmounts; V(absent) also removes the plist and the Keychain item."
   - The password is never returned and is redacted in diffs.
@@ -116,6 +120,15 @@ options:
     description: Add C(x-systemd.automount) (Linux).
     type: bool
     default: true
+  idle_timeout:
+    description:
+      - With O(automount=true) (Linux), seconds the share may stay idle before systemd unmounts it:
+        C(x-systemd.idle-timeout=), the automount unit's C(TimeoutIdleSec=) (systemd.mount(5),
+        systemd.automount(5)). The next access mounts it again, with the credentials and options then in
+        fstab; this is how O(on_busy=next_automount) reaches a busy mount once it is no longer used.
+      - V(0) writes no idle timeout (systemd's default): the share stays mounted until shutdown.
+    type: int
+    default: 600
   opts:
     description:
       - More mount options (Linux), one option per element. An element with whitespace, a comma, a line
@@ -160,7 +173,7 @@ options:
         I(target is busy)). A mount that is not busy is always unmounted and mounted again.
       - V(next_automount) leaves the live mount alone, with a warning and RV(pending_remount); the new
         credentials take effect at its next mount (the automount's next trigger once it is unmounted,
-        for example by C(x-systemd.idle-timeout), or the next boot). Open files stay open. Until then the
+        for example after O(idle_timeout), or the next boot). Open files stay open. Until then the
         kernel keeps the old session; if the server drops it after the password changed, the kernel's
         reconnect with the old password fails and those files return errors.
       - V(lazy) detaches the mount now (C(umount -l)) and mounts again (or lets the automount do it).
@@ -227,7 +240,7 @@ fstab_line:
   type: str
   sample: >-
     //cooperator/fortress /mnt/fortress cifs
-    credentials=/etc/samba/credentials/mnt-fortress.cred,uid=1000,gid=1000,vers=3.1.1,_netdev,nofail,x-systemd.automount 0 0
+    credentials=/etc/samba/credentials/mnt-fortress.cred,uid=1000,gid=1000,vers=3.1.1,_netdev,nofail,x-systemd.automount,x-systemd.idle-timeout=600 0 0
 credentials_file:
   description: The credentials file (Linux).
   returned: on Linux
@@ -242,7 +255,11 @@ credentials_changed:
   returned: always
   type: bool
 mounted:
-  description: Whether the share is mounted at O(path) after the run (predicted in check mode).
+  description:
+    - Whether the share is mounted at O(path) after the run (predicted in check mode on Linux).
+    - On macOS, what C(mount) shows after the run (an C(smbfs) filesystem at O(path)). The LaunchAgent
+      mounts in the background, so after loading it the module looks once a second for up to O(timeout)
+      seconds and warns when the share did not appear. In check mode, what C(mount) shows now.
   returned: always
   type: bool
 actions:
@@ -274,6 +291,7 @@ plist:
 import os
 import platform
 import pwd
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.colab.cluster.plugins.module_utils._samba import (
@@ -316,6 +334,12 @@ SYSTEMD_RUNTIME = "/run/systemd/system"
 # or unit type of ... not supported on this system"); /proc/filesystems is no answer, since a
 # stock Debian kernel lists autofs only once the module is loaded.
 DEV_AUTOFS = "/dev/autofs"
+
+# launchctl bootstrap right after a bootout: "Bootstrap failed: 5: Input/output error" while launchd
+# still tears the old job down; tried again this many times, this many seconds apart
+BOOTSTRAP_BUSY = 5
+BOOTSTRAP_ATTEMPTS = 5
+BOOTSTRAP_DELAY = 2
 
 NO_CIFS = ("the kernel cannot mount CIFS: %s. Nothing was unmounted. Use state=present to write the fstab "
            "line and the credentials file only, or run on a kernel with CIFS (Debian's kernels load the cifs "
@@ -411,7 +435,8 @@ class LinuxMount:
     def wanted_opts(self):
         return build_cifs_options(self.cred, uid=self.p["uid"], gid=self.p["gid"], vers=self.p["vers"],
                                   file_mode=self.p["file_mode"], dir_mode=self.p["dir_mode"],
-                                  extra=self.p["opts"], automount=self.p["automount"])
+                                  extra=self.p["opts"], automount=self.p["automount"],
+                                  idle_timeout=self.p["idle_timeout"])
 
     # -- pieces -------------------------------------------------------------------------
     def ensure_credentials(self):
@@ -651,6 +676,7 @@ class MacMount:
             module.fail_json(msg="macos_user %r does not exist on this Mac" % self.p["macos_user"])
         self.plist = os.path.join(self.user.pw_dir, "Library", "LaunchAgents", self.label + ".plist")
         self.domain = "gui/%d" % self.user.pw_uid
+        self.last_err = ""
         self.server = server_of(self.p["src"] or "")
         self.result = {"changed": False, "plist": self.plist, "credentials_changed": False}
         self.check_path()
@@ -664,9 +690,13 @@ class MacMount:
             self.module.fail_json(msg="path must not contain a single quote on macOS")
 
     def as_user(self, argv):
-        # Keychain and launchctl gui/ domain belong to the user: run there when we are root
+        """The login Keychain and the gui/<uid> domain belong to the user's login session. As root
+        (become over ssh), run in that session's bootstrap context and as the user: launchctl(1)
+        ``asuser UID command``: "It does not modify the process' credentials (UID, GID, etc.)", hence
+        the sudo inside it."""
         if os.geteuid() == 0 and self.user.pw_uid != 0:
-            return ["/usr/bin/sudo", "-n", "-u", self.user.pw_name, "-H"] + argv
+            return (["/bin/launchctl", "asuser", str(self.user.pw_uid), "/usr/bin/sudo", "-n", "-u",
+                     self.user.pw_name, "-H"] + argv)
         return argv
 
     def run(self, argv, what, data=None, check=True):
@@ -676,7 +706,26 @@ class MacMount:
             self.module.fail_json(msg="%s did not finish within %ss" % (what, self.p["timeout"]), **self.result)
         if check and rc != 0:
             self.module.fail_json(msg="%s failed (rc=%s): %s" % (what, rc, (err or out).strip()), rc=rc, **self.result)
+        self.last_err = err
         return rc, out
+
+    def bootstrap(self):
+        """launchd finishes a bootout asynchronously: a bootstrap right after it can answer
+        "Bootstrap failed: 5: Input/output error". Try again, BOOTSTRAP_ATTEMPTS times at most."""
+        argv = ["/bin/launchctl", "bootstrap", self.domain, self.plist]
+        for attempt in range(1, BOOTSTRAP_ATTEMPTS + 1):
+            rc, out = self.run(argv, "launchctl bootstrap", check=False)
+            if rc != BOOTSTRAP_BUSY:
+                break
+            if attempt < BOOTSTRAP_ATTEMPTS:
+                time.sleep(BOOTSTRAP_DELAY)
+        if rc == BOOTSTRAP_BUSY:
+            self.module.fail_json(msg="launchctl bootstrap failed (rc=5) %d attempts, %ss apart: %s"
+                                      % (BOOTSTRAP_ATTEMPTS, BOOTSTRAP_DELAY, self.last_err.strip()),
+                                  rc=rc, **self.result)
+        if rc != 0:
+            self.module.fail_json(msg="launchctl bootstrap failed (rc=%s): %s" % (rc, (self.last_err or out).strip()),
+                                  rc=rc, **self.result)
 
     def keychain_password(self):
         rc, out = self.run(keychain_lookup_argv(self.server, self.p["username"]), "security find-internet-password",
@@ -689,8 +738,18 @@ class MacMount:
         return rc == 0
 
     def is_mounted(self):
+        """What mount(8) shows: an smbfs filesystem at the mount point ("<src> on <path> (smbfs, ...)")."""
         rc, out = self.run(["/sbin/mount"], "mount", check=False)
-        return rc == 0 and (" on %s " % self.path) in out
+        return rc == 0 and (" on %s (smbfs" % self.path) in out
+
+    def wait_mounted(self):
+        """The agent mounts in the background (RunAtLoad): look once a second, up to ``timeout`` s."""
+        deadline = time.monotonic() + self.p["timeout"]
+        while not self.is_mounted():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(1)
+        return True
 
     def apply(self):
         state = self.p["state"]
@@ -739,7 +798,7 @@ class MacMount:
                 if not loaded:
                     self.actions.append("launchctl bootstrap")
                     if not self.module.check_mode:
-                        self.run(["/bin/launchctl", "bootstrap", self.domain, self.plist], "launchctl bootstrap")
+                        self.bootstrap()
         else:
             if self.loaded():
                 self.actions.append("launchctl bootout")
@@ -760,8 +819,15 @@ class MacMount:
                     if not self.module.check_mode:
                         self.run(["/usr/bin/security", "delete-internet-password", "-a", self.p["username"],
                                   "-s", self.server, "-r", "smb "], "security delete-internet-password")
-        self.result.update(changed=bool(self.actions), actions=self.actions,
-                           mounted=state == "mounted" or (state == "present" and self.is_mounted()))
+        if state == "mounted" and "launchctl bootstrap" in self.actions and not self.module.check_mode:
+            mounted = self.wait_mounted()
+        else:
+            mounted = self.is_mounted()
+        if state == "mounted" and not mounted and not self.module.check_mode:
+            self.module.warn("the LaunchAgent %s is loaded, but mount shows no smbfs at %s after %ss; it tries "
+                             "again every %ss (its errors: /tmp/%s.err)"
+                             % (self.label, self.path, self.p["timeout"], self.p["retry_interval"], self.label))
+        self.result.update(changed=bool(self.actions), actions=self.actions, mounted=mounted)
         if self.module._diff:
             self.result["diff"] = {"before": diff_before, "after": diff_after}
         return self.result
@@ -784,6 +850,7 @@ def main():
             dir_mode=dict(type="str"),
             vers=dict(type="str", default="3.1.1"),
             automount=dict(type="bool", default=True),
+            idle_timeout=dict(type="int", default=600),
             opts=dict(type="list", elements="str", default=[]),
             fstab=dict(type="path", default="/etc/fstab"),
             timeout=dict(type="int", default=30),

@@ -10,7 +10,11 @@ from __future__ import annotations
 import os
 import textwrap
 
-from tests.helpers import ansible_env, run_logged, tail, tool
+import yaml
+
+from tests.helpers import ansible_env, parse_recap, run_logged, tail, tool
+from tests.integration.test_workstations_contract import (  # noqa: F401 pylint: disable=unused-import
+    WindowsRun, fresh_windows_host, win_specs)
 
 PLAY = textwrap.dedent("""\
     - name: The Windows tasks of samba_client, on a host that is not Windows
@@ -50,3 +54,41 @@ def test_windows_with_become_password_passes_the_guard(tmp_path):
     assert "Store the share's credential" in text, tail(text)
     assert "secret-pw" not in text
     assert os.path.exists(str(tmp_path / "play.yml")) and rc != 0
+
+
+CREDENTIAL_PLAY = [{
+    "name": "samba_client's Windows tasks against the stand-ins",
+    "hosts": "projector",
+    "gather_facts": False,
+    "vars": {"samba_client_password": "share-pw", "samba_client_windows_user": "crtr"},
+    "tasks": [{"name": "Run the Windows tasks", "ansible.builtin.include_role": {
+        "name": "colab.cluster.samba_client", "tasks_from": "windows.yml"}}],
+}]
+
+
+def test_windows_credential_is_idempotent_and_rotates_when_asked(tmp_path, win_specs):  # pylint: disable=redefined-outer-name
+    """Issue 26 (c). Before: update_secret=always on a domain_password credential, whose secret Windows
+    never reads back (win_credential.ps1@3.3.0 lines 678-684: Secret.Length -eq 0 -> changed), so
+    every run rewrote it and reported changed. The stand-in decides as the .ps1 does."""
+    run = WindowsRun(tmp_path, win_specs, fresh_windows_host())
+    play = tmp_path / "samba.yml"
+    play.write_text(yaml.safe_dump(CREDENTIAL_PLAY, sort_keys=False))
+
+    def writes():
+        return [e for e in run.state["events"] if e["kind"] == "credential-write"]
+
+    rc, out = run.play(str(play))
+    assert rc == 0, tail(out)
+    assert len(writes()) == 1 and run.state["mapped_drives"] == {"Z": "\\\\cooperator\\fortress"}
+    credential = run.state["credentials"]["domain_password|cooperator"]
+    assert credential["secret"] == "share-pw" and credential["username"] == "crtr"
+
+    rc, out = run.play(str(play))
+    assert rc == 0 and parse_recap(out)["projector"]["changed"] == 0, tail(out)
+    assert len(writes()) == 1
+
+    rc, out = run.play(str(play), "-e", "samba_client_password=rotated-pw",
+                       "-e", "samba_client_windows_rotate_password=true")
+    assert rc == 0 and parse_recap(out)["projector"]["changed"] == 1, tail(out)
+    assert run.state["credentials"]["domain_password|cooperator"]["secret"] == "rotated-pw"
+    assert "share-pw" not in out and "rotated-pw" not in out

@@ -38,8 +38,9 @@ STANDIN_COLLECTIONS = os.path.join(STANDINS, "collections")
 REAL_WINDOWS = None  # resolved lazily: the installed ansible.windows
 
 WIN_MODULES = [
-    "win_command", "win_copy", "win_file", "win_get_url", "win_group_membership", "win_hosts", "win_optional_feature",
-    "win_package", "win_reboot", "win_reg_stat", "win_regedit", "win_stat", "win_user",
+    "win_command", "win_copy", "win_credential", "win_file", "win_get_url", "win_group_membership", "win_hosts",
+    "win_mapped_drive", "win_optional_feature", "win_package", "win_reboot", "win_reg_stat", "win_regedit", "win_stat",
+    "win_user",
 ]
 PIN = {"version": "4.43.1", "build": "198352"}
 INSTALLER_SHA = hashlib.sha256(b"Docker Desktop Installer.exe 4.43.1").hexdigest()
@@ -237,7 +238,7 @@ def test_windows_check_mode_on_a_fresh_host_predicts_and_changes_nothing(project
     assert _events(result["after"], "download") == [], "check mode downloaded the installer"
     # docker-users does not exist before the installer: predicted, not asked for.
     assert "would add crtr to docker-users once Docker Desktop is installed" in result["out"]
-    assert "would run `wsl --update` as crtr" in result["out"]
+    assert "would run `wsl --update --web-download` as crtr" in result["out"]
 
 
 def test_windows_apply_gives_projector_what_the_seed_gives_it(projector):
@@ -323,7 +324,44 @@ def test_windows_old_wsl_is_updated_without_a_reboot(tmp_path, win_specs):
     rc, out = old.play("docker.yml")
     assert rc == 0, tail(out, 80)
     assert [e["to"] for e in old.events("wsl-update")] == ["2.6.1.0"]
+    # issue 26 (d): from GitHub, not through the Microsoft Store a runas logon may not reach
+    assert [e["web_download"] for e in old.events("wsl-update")] == [True]
     assert old.events("reboot") == []
+
+
+def _desktop_at(version):
+    """A host where Desktop `version` is installed (its installer made the docker-users group)."""
+    return fresh_windows_host(
+        groups={"docker-users": []},
+        registry={"HKLM:\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\Docker Desktop":
+                  {"DisplayVersion": version}},
+        files={"C:\\Users\\crtr": {"kind": "dir"},
+               "C:\\Program Files\\Docker\\Docker\\resources\\bin\\docker.exe": {"kind": "file"},
+               "C:\\Program Files\\Docker\\Docker\\Docker Desktop.exe": {"kind": "file"}})
+
+
+def test_windows_desktop_newer_than_the_pin_is_left_and_reported(tmp_path, win_specs):
+    """Issue 26 (d). Before: any version other than the pin was reinstalled, so a Desktop that had
+    updated itself (4.50.0) was downgraded to the pin (4.43.1)."""
+    run = WindowsRun(tmp_path, win_specs, _desktop_at("4.50.0"))
+    rc, out = run.play("docker.yml")
+    assert rc == 0, tail(out, 80)
+    assert run.events("desktop-install") == [], "a Desktop newer than the pin was downgraded"
+    assert "Docker Desktop 4.50.0 on projector is newer than the pin 4.43.1" in out, tail(out, 80)
+
+    (tmp_path / "asked").mkdir()
+    asked = WindowsRun(tmp_path / "asked", win_specs, _desktop_at("4.50.0"),
+                       host_vars={"docker_desktop_allow_downgrade": True})
+    rc, out = asked.play("docker.yml")
+    assert rc == 0, tail(out, 80)
+    assert [e["version"] for e in asked.events("desktop-install")] == [PIN["version"]]
+
+
+def test_windows_desktop_older_than_the_pin_is_upgraded(tmp_path, win_specs):
+    run = WindowsRun(tmp_path, win_specs, _desktop_at("4.40.0"))
+    rc, out = run.play("docker.yml")
+    assert rc == 0, tail(out, 80)
+    assert [e["version"] for e in run.events("desktop-install")] == [PIN["version"]]
 
 
 def test_windows_without_a_pinned_checksum_fails_early_naming_the_field(tmp_path, win_specs):

@@ -76,3 +76,61 @@ def test_windows_file_version_names_a_bad_value(bad):
 
     with pytest.raises(AnsibleFilterError, match="windows_file_version"):
         windows_file_version(bad)
+
+
+def _windows_tasks():
+    with open(TASKS, encoding="utf-8") as fh:
+        return list(_flat(yaml.safe_load(fh)))
+
+
+def _login_block():
+    with open(TASKS, encoding="utf-8") as fh:
+        join = next(t for t in yaml.safe_load(fh) if t["name"] == "Join the tailnet and keep the preferences")
+    return next(t for t in join["block"] if t["name"] == "Log in with the pre-auth key")
+
+
+def test_windows_login_asks_the_coordinator_for_a_key():
+    """Issue 26 (f). Before: the Windows login only took tailscale_auth_key; the coordinator's key
+    hand-off (join.yml) served Debian and macOS only, so a new projector never got a key."""
+    block = _login_block()
+    first = block["block"][0]
+    assert first["ansible.builtin.include_tasks"] == "preauth_key.yml"
+    with open(os.path.join(ROOT, "roles", "tailscale", "tasks", "preauth_key.yml"), encoding="utf-8") as fh:
+        (ask,) = yaml.safe_load(fh)
+    assert ask["delegate_to"] == "{{ tailscale_coordinator }}" and ask["no_log"] is True
+    assert ask["register"] == "_tailscale_key"
+    assert "colab.cluster.headscale_preauth_key" in ask
+    key = block["vars"]["_tailscale_win_key"]
+    assert "_tailscale_key.key" in key and "tailscale_auth_key" in key
+    copy = next(t for t in block["block"] if "ansible.windows.win_copy" in t)
+    assert copy["ansible.windows.win_copy"]["content"] == "{{ _tailscale_win_key }}" and copy["no_log"] is True
+    # the same include serves Linux and macOS: one place asks the coordinator
+    with open(os.path.join(ROOT, "roles", "tailscale", "tasks", "join.yml"), encoding="utf-8") as fh:
+        assert any(t.get("ansible.builtin.include_tasks") == "preauth_key.yml" for t in yaml.safe_load(fh))
+
+
+@pytest.mark.parametrize("published, given, wanted", [
+    ("ABCDEF0123456789abcdef0123456789ABCDEF0123456789abcdef0123456789\n", "",
+     "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789"),
+    (None, "", ""),
+    (None, "f" * 64, "f" * 64),
+])
+def test_msi_checksum_is_the_pin_or_tailscales_published_sha256(tmp_path, published, given, wanted):
+    """Issue 26 (f): no published checksum of the pinned MSI was found to pin, so an empty
+    tailscale_windows_msi_checksum is read from <msi>.sha256 on the controller; nothing there
+    leaves it empty, and the assert after it stops the run naming the variable."""
+    from ansible.parsing.dataloader import DataLoader  # pylint: disable=import-outside-toplevel
+    from ansible.template import Templar, trust_as_template  # pylint: disable=import-outside-toplevel
+
+    msi = tmp_path / "tailscale-setup-1.102.5-amd64.msi"
+    if published is not None:
+        (tmp_path / (msi.name + ".sha256")).write_text(published)
+    derive = next(t for t in _windows_tasks() if t["name"].startswith("Derive the MSI checksum"))
+    require = next(t for t in _windows_tasks() if t["name"] == "Require the MSI checksum")
+    variables = {"tailscale_windows_msi_checksum": given, "tailscale_windows_msi_url": "file://%s" % msi}
+    templar = Templar(loader=DataLoader(), variables=variables)
+    value = templar.template(trust_as_template(derive["ansible.builtin.set_fact"]["_tailscale_win_msi_sha256"]))
+    assert value.strip() == wanted
+    templar = Templar(loader=DataLoader(), variables=dict(variables, _tailscale_win_msi_sha256=value.strip()))
+    assert templar.evaluate_conditional(trust_as_template(require["ansible.builtin.assert"]["that"])) is bool(wanted)
+    assert "tailscale_windows_msi_checksum" in require["ansible.builtin.assert"]["fail_msg"]

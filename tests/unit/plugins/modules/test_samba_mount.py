@@ -266,7 +266,7 @@ def test_present_writes_fstab_and_private_credentials_then_is_idempotent(linux, 
     src, path, fstype, opts, dump, passno = lines[1].split()
     assert (src, path, fstype, dump, passno) == ("//127.0.0.1/fortress", args["path"], "cifs", "0", "0")
     assert set(opts.split(",")) == {"credentials=%s" % cred, "uid=1000", "gid=1000", "vers=3.1.1", "_netdev",
-                                    "nofail", "x-systemd.automount"}
+                                    "nofail", "x-systemd.automount", "x-systemd.idle-timeout=600"}
     # the secret appears nowhere in what the module returned, diff included
     assert SECRET not in str(result) and SECRET not in str(check)
     assert "********" in str(result["diff"])
@@ -274,6 +274,43 @@ def test_present_writes_fstab_and_private_credentials_then_is_idempotent(linux, 
     kernel.calls.clear()
     again, _unused = run_module(samba_mount.main, args, monkeypatch, capsys, commands=kernel)
     assert not again["changed"] and again["actions"] == [] and kernel.verbs() == []
+
+
+FSTAB_GENERATOR = "/lib/systemd/system-generators/systemd-fstab-generator"
+
+
+def generated_automount(fstab, tmp_path):
+    """The .automount unit the real systemd-fstab-generator makes of ``fstab`` (systemd.generator(7):
+    three output directories; $SYSTEMD_FSTAB and $SYSTEMD_PROC_CMDLINE point it at our files)."""
+    import subprocess
+    out = tmp_path / "generated"
+    out.mkdir()
+    env = dict(os.environ, SYSTEMD_FSTAB=str(fstab), SYSTEMD_PROC_CMDLINE="")
+    subprocess.run([FSTAB_GENERATOR, str(out), str(out), str(out)], env=env, check=True, timeout=30)
+    units = sorted(out.glob("*.automount"))
+    return units[0].read_text() if units else None
+
+
+@pytest.mark.skipif(not os.access(FSTAB_GENERATOR, os.X_OK), reason="systemd-fstab-generator is not installed")
+@pytest.mark.parametrize("idle_timeout,wanted", [(None, "TimeoutIdleSec=10min"), (90, "TimeoutIdleSec=1min 30s"),
+                                                 (0, None)])
+def test_automount_unit_has_an_idle_timeout(linux, monkeypatch, capsys, idle_timeout, wanted):
+    """Issue 26 (b). Before: no x-systemd.idle-timeout, so an automounted share was never unmounted when
+    idle and on_busy=next_automount never got its next mount (until a reboot). The unit is the one the
+    host's real systemd-fstab-generator (Debian 12, systemd 252) makes of the fstab the module wrote."""
+    args = dict(linux["args"], state="present")
+    if idle_timeout is not None:
+        args["idle_timeout"] = idle_timeout
+    result, _unused = run_module(samba_mount.main, args, monkeypatch, capsys, commands=Kernel(linux))
+    assert not result.get("failed"), result.get("msg")
+    unit = generated_automount(linux["fstab"], linux["tmp"])
+    assert unit is not None and "Where=%s" % args["path"] in unit
+    idle = [line for line in unit.splitlines() if line.startswith("TimeoutIdleSec=")]
+    assert idle == ([wanted] if wanted else [])
+    # without an automount there is nothing to time out: the option is not written
+    plain, _unused = run_module(samba_mount.main, dict(args, automount=False), monkeypatch, capsys,
+                                commands=Kernel(linux))
+    assert "idle-timeout" not in plain["fstab_line"]
 
 
 def test_option_order_does_not_matter(linux, monkeypatch, capsys):
@@ -585,6 +622,7 @@ def test_mount_timeout_is_reported(linux, monkeypatch, capsys):
     ({"src": "cooperator/fortress"}, "src must look like //server/share"),
     ({"src": "//cooperator"}, "src must name a server and a share"),
     ({"timeout": 0}, "timeout must be a positive"),
+    ({"idle_timeout": -1}, "idle_timeout must be 0 (none) or a positive"),
     ({"password": "two\nlines"}, "password must not contain a line break"),
 ])
 def test_bad_input_fails_early_naming_the_field(linux, monkeypatch, capsys, bad, message):
@@ -631,6 +669,9 @@ def test_unit_names_match_the_real_systemd_escape():
 
 
 # --- macOS ----------------------------------------------------------------------------
+AS_CRTR = ["/bin/launchctl", "asuser", "501", "/usr/bin/sudo", "-n", "-u", "crtr", "-H"]
+
+
 class FakeMac:
     """security / launchctl / mount as documented: find-internet-password -w prints the
     password and exits 44 when there is no item; launchctl print exits 113 for an unknown
@@ -640,14 +681,23 @@ class FakeMac:
         self.keychain = None
         self.loaded = False
         self.locked = False
+        # what the LaunchAgent's `mount volume` achieves once loaded (RunAtLoad): False = the
+        # server refused or is down, and `mount` shows no smbfs at the mount point
+        self.agent_mounts = True
+        self.mounted = False
+        # launchd finishes a bootout asynchronously: a bootstrap right after it answers
+        # "Bootstrap failed: 5: Input/output error" this many times
+        self.busy_after_bootout = 0
+        self.busy = 0
         self.table = CommandTable()
 
     def __call__(self, module, args, data=None, **kwargs):
         self.table.calls.append({"argv": list(args), "data": data})
         argv = list(args)[4:]
-        # as root the module runs these as the GUI user: sudo -n -u crtr -H <argv>
-        assert argv[:5] == ["/usr/bin/sudo", "-n", "-u", "crtr", "-H"] or os.geteuid() != 0
-        core = argv[5:] if argv[:1] == ["/usr/bin/sudo"] else argv
+        # as root the module runs these in the GUI user's session and as that user (launchctl(1) asuser
+        # changes the bootstrap context only, not the credentials): launchctl asuser 501 sudo -n -u crtr -H <argv>
+        assert argv[:8] == AS_CRTR or os.geteuid() != 0
+        core = argv[8:] if argv[:8] == AS_CRTR else argv
         if core[:2] == ["/usr/bin/security", "find-internet-password"]:
             return (0, self.keychain + "\n", "") if self.keychain is not None else (44, "", "not found")
         if core == ["/usr/bin/security", "show-keychain-info"]:
@@ -664,13 +714,25 @@ class FakeMac:
         if core[:2] == ["/bin/launchctl", "print"]:
             return (0, "state = running", "") if self.loaded else (113, "", "Could not find service")
         if core[:2] == ["/bin/launchctl", "bootstrap"]:
+            if self.busy:
+                self.busy -= 1
+                return 5, "", "Bootstrap failed: 5: Input/output error\n"
             self.loaded = True
+            self.mounted = self.mounted or self.agent_mounts
             return 0, "", ""
         if core[:2] == ["/bin/launchctl", "bootout"]:
             self.loaded = False
+            self.busy = self.busy_after_bootout
             return 0, "", ""
         if core == ["/sbin/mount"]:
-            return 0, "/dev/disk3s1 on / (apfs)\n", ""
+            # mount(8) on macOS: "<src> on <mount point> (<fstype>, <flags>)"
+            table = "/dev/disk3s1 on / (apfs, sealed, local, read-only, journaled)\n"
+            if self.mounted:
+                table += "//crtr@cooperator/fortress on /Volumes/fortress (smbfs, nodev, nosuid, mounted by crtr)\n"
+            return 0, table, ""
+        if core[:1] == ["/sbin/umount"]:
+            self.mounted = False
+            return 0, "", ""
         raise AssertionError("unexpected command %r" % argv)
 
 
@@ -719,12 +781,80 @@ def test_macos_keychain_plist_and_bootstrap(mac, monkeypatch, capsys):
     assert fake.keychain == "n3w"
 
 
+def test_macos_mounted_is_what_mount_shows(mac, monkeypatch, capsys):
+    """Issue 26 (a). Before: `mounted` was `state == "mounted"`, true whatever `mount` showed."""
+    clock = [0.0]
+    monkeypatch.setattr(samba_mount.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(samba_mount.time, "sleep", lambda seconds: clock.__setitem__(0, clock[0] + seconds))
+    fake = FakeMac()
+    fake.agent_mounts = False  # the agent is loaded but `mount volume` does not get the share
+    result, _unused = run_module(samba_mount.main, mac["args"], monkeypatch, capsys, commands=fake)
+    assert result["actions"][-1] == "launchctl bootstrap" and fake.loaded
+    assert result["mounted"] is False, result
+    assert any("mount shows no smbfs at /Volumes/fortress" in str(w) for w in result.get("warnings", [])), result
+    # the module looked, and kept looking for a bounded time (timeout=20 s, once a second)
+    looks = [c for c in fake.table.calls if c["argv"][-1:] == ["/sbin/mount"]]
+    assert 1 < len(looks) <= 21
+
+    fake.agent_mounts = True
+    fake.loaded = False
+    ok, _unused = run_module(samba_mount.main, mac["args"], monkeypatch, capsys, commands=fake)
+    assert ok["mounted"] is True
+
+    gone, _unused = run_module(samba_mount.main, dict(mac["args"], state="unmounted"), monkeypatch, capsys,
+                               commands=fake)
+    assert gone["actions"] == ["launchctl bootout", "unmount"] and gone["mounted"] is False
+
+
+def test_macos_per_user_commands_run_in_the_users_session(mac, monkeypatch, capsys):
+    """Issue 26 (e). Before: `sudo -n -u crtr -H <argv>` from the ssh session, outside the user's
+    bootstrap (security found no login Keychain of the GUI session, launchctl no gui/501 context)."""
+    if os.geteuid() != 0:
+        pytest.skip("the module switches user only as root")
+    fake = FakeMac()
+    run_module(samba_mount.main, mac["args"], monkeypatch, capsys, commands=fake)
+    per_user = [c["argv"][4:] for c in fake.table.calls]
+    assert per_user and all(argv[:8] == AS_CRTR for argv in per_user), per_user
+    keychain = [argv[8:] for argv in per_user if argv[8] == "/usr/bin/security"]
+    assert ["/usr/bin/security", "-i"] in keychain and ["/usr/bin/security", "show-keychain-info"] in keychain
+    boot = [argv[8:] for argv in per_user if argv[8:10] == ["/bin/launchctl", "bootstrap"]]
+    assert boot == [["/bin/launchctl", "bootstrap", "gui/501", result_plist(mac)]]
+
+
+def result_plist(mac):
+    return str(mac["home"] / "Library" / "LaunchAgents" / "la.colab.cluster.samba.fortress.plist")
+
+
+def test_macos_bootstrap_error_5_after_bootout_is_retried(mac, monkeypatch, capsys):
+    """Issue 26 (e). Before: a bootstrap answering 5 (Input/output error) right after the bootout of a
+    rotated password failed the run; now it is tried again, a bounded number of times."""
+    sleeps = []
+    monkeypatch.setattr(samba_mount.time, "sleep", sleeps.append)
+    fake = FakeMac()
+    run_module(samba_mount.main, mac["args"], monkeypatch, capsys, commands=fake)
+    fake.busy_after_bootout = 2
+    rotated, _unused = run_module(samba_mount.main, dict(mac["args"], password="n3w"), monkeypatch, capsys,
+                                  commands=fake)
+    assert not rotated.get("failed"), rotated.get("msg")
+    assert rotated["actions"][-2:] == ["launchctl bootout", "launchctl bootstrap"] and fake.loaded
+    boots = [c for c in fake.table.calls if c["argv"][-3:-1] == ["bootstrap", "gui/501"]]
+    assert len(boots) == 1 + 3  # first run, then 5, 5, 0
+    assert sleeps[:2] == [samba_mount.BOOTSTRAP_DELAY] * 2
+
+    fake.busy_after_bootout = 99
+    stuck, _unused = run_module(samba_mount.main, dict(mac["args"], password="n3w2"), monkeypatch, capsys,
+                                commands=fake)
+    assert stuck["failed"] and "launchctl bootstrap failed (rc=5)" in stuck["msg"]
+    assert "%d attempts" % samba_mount.BOOTSTRAP_ATTEMPTS in stuck["msg"]
+    assert len([c for c in fake.table.calls if c["argv"][-3:-1] == ["bootstrap", "gui/501"]]) == 4 + samba_mount.BOOTSTRAP_ATTEMPTS
+
+
 def test_macos_absent_removes_everything(mac, monkeypatch, capsys):
     fake = FakeMac()
     run_module(samba_mount.main, mac["args"], monkeypatch, capsys, commands=fake)
     result, _unused = run_module(samba_mount.main, dict(mac["args"], state="absent"), monkeypatch, capsys, commands=fake)
-    assert result["actions"] == ["launchctl bootout", "remove LaunchAgent", "delete Keychain item"]
-    assert fake.keychain is None and not fake.loaded
+    assert result["actions"] == ["launchctl bootout", "unmount", "remove LaunchAgent", "delete Keychain item"]
+    assert fake.keychain is None and not fake.loaded and not fake.mounted and result["mounted"] is False
     assert not (mac["home"] / "Library" / "LaunchAgents" / "la.colab.cluster.samba.fortress.plist").exists()
 
 

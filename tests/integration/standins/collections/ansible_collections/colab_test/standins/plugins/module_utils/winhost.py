@@ -85,6 +85,12 @@ class WinHost:
         self.save()
         self.module.exit_json(**result)
 
+    def required_if(self, key, value, needed):
+        """The .ps1's $spec required_if (ansible-doc does not carry it), in Ansible.Basic's words."""
+        missing = [name for name in needed if not self.params.get(name)]
+        if self.params.get(key) == value and missing:
+            self.fail("%s is %s but all of the following are missing: %s" % (key, value, ", ".join(missing)))
+
     def fail(self, msg, **result):
         self.save()
         self.module.fail_json(msg=msg, **result)

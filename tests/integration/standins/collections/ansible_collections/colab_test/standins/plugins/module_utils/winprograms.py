@@ -89,7 +89,9 @@ def _wsl(host, exe, args, check_mode):
         if not store:
             return -1, _wsl_bytes(_WSL_INBOX_UNKNOWN.format(opt="--version")), b""
         return 0, _wsl_bytes(_WSL_VERSIONS.format(wsl=store)), b""
-    if args == ["--update"]:
+    # `wsl --update [--web-download]`: --web-download takes the update from GitHub instead of the
+    # Microsoft Store (Resources.resw@2.7.11 MessageUsage), which a runas logon may not reach
+    if args[:1] == ["--update"] and set(args[1:]) <= {"--web-download"}:
         latest = wsl.get("latest", "2.6.1.0")
         if store == latest:
             return 0, _wsl_bytes("Checking for updates.\r\n"
@@ -97,7 +99,7 @@ def _wsl(host, exe, args, check_mode):
         if not check_mode:
             wsl["store_version"] = latest
             host.put(WSL_STORE, kind="file")
-        host.event("wsl-update", to=latest)
+        host.event("wsl-update", to=latest, web_download="--web-download" in args)
         return 0, _wsl_bytes("Installing: Windows Subsystem for Linux\r\n"
                              "Windows Subsystem for Linux has been installed.\r\n"), b""
     if args[:1] == ["--install"]:
