@@ -53,7 +53,7 @@ def _write(name, path, text):
 
 
 def _wait_for_systemd(name):
-    for _ in range(60):
+    for _attempt in range(60):
         state = _docker("exec", name, "systemctl", "is-system-running", check=False).stdout.strip()
         if state in ("running", "degraded"):
             return

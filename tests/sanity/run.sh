@@ -20,10 +20,11 @@ python="${PYTHON:-$root/.venv/bin/python}"
 
 # The collection's files: what git tracks plus what it would track.
 # collections/ansible_collections/colab/cluster links back to the checkout (for ansible.cfg's
-# collections_path): it is not part of the collection and would loop.
+# collections_path): it is not part of the collection and would loop. .venv is the checkout's
+# virtualenv (a link to one, in some checkouts even tracked): never part of the collection.
 export_tree() {
   cd "$root"
-  git ls-files -z --cached --others --exclude-standard -- . ':!collections/ansible_collections' \
+  git ls-files -z --cached --others --exclude-standard -- . ':!collections/ansible_collections' ':!.venv' \
     | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
     | tar --null -T - -cf -
 }

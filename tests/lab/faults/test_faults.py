@@ -108,7 +108,7 @@ def test_director_stopped_mid_converge(converged_lab):
     # the failure is reported against director itself, by its own result line (not the word
     # "unreachable", which every recap line prints)
     fatal = fatal_results(text)
-    assert fatal and {host for _, host, _ in fatal} == {DIRECTOR}, (fatal, tail(text, 60))
+    assert fatal and {host for _task, host, _outcome in fatal} == {DIRECTOR}, (fatal, tail(text, 60))
     # director's systemd boots again; the lab tool waits for it and its ssh
     up = subprocess.run(["python3", os.path.join(ROOT, "lab", "lab.py"), "up"], capture_output=True,
                         text=True, timeout=1800, check=False)
@@ -138,7 +138,7 @@ def test_killed_while_compose_applies(converged_lab):
         # the new setting (two containers alone would accept a half-applied stack)
         found = gitea_containers(converged_lab)
         assert set(found) == {"gitea", "gitea-db"}, found
-        assert all(state == "running" for _, _, state in found.values()), found
+        assert all(state == "running" for _name, _image, state in found.values()), found
         env = converged_lab.exec(COOP, "docker", "inspect", "-f", "{{range .Config.Env}}{{println .}}{{end}}",
                                  found["gitea"][0], check=True).stdout
         assert "GITEA__log__LEVEL=Debug" in env.splitlines(), env

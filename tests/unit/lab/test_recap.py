@@ -82,4 +82,4 @@ def test_the_old_director_assertion_accepted_a_clean_run():
     old = "director" in text and "UNREACHABLE" in text or "unreachable" in text.lower()
     assert old, "the old expression is true on a run without any unreachable host"
     assert all(totals["unreachable"] == 0 for totals in parse_recap(text).values())
-    assert not [host for _, host, _ in fatal_results(text)]
+    assert not [host for _task, host, _outcome in fatal_results(text)]

@@ -682,8 +682,9 @@ def mac(tmp_path, monkeypatch):
     user = pwd.struct_passwd(("crtr", "*", 501, 20, "", str(home), "/bin/zsh"))
     monkeypatch.setattr(samba_mount.pwd, "getpwnam", lambda name: user if name == "crtr" else {}[name])
     # the GUI user crtr (501:20) exists only in the double: recorded, not performed
-    return {"home": home, "chowns": record_chown(monkeypatch, real=False), "args": {"path": "/Volumes/fortress", "src": "//cooperator/fortress", "username": "crtr",
-                                   "password": SECRET, "macos_user": "crtr", "timeout": 20}}
+    return {"home": home, "chowns": record_chown(monkeypatch, real=False),
+            "args": {"path": "/Volumes/fortress", "src": "//cooperator/fortress", "username": "crtr",
+                     "password": SECRET, "macos_user": "crtr", "timeout": 20}}
 
 
 def test_macos_keychain_plist_and_bootstrap(mac, monkeypatch, capsys):
