@@ -277,8 +277,10 @@ def venv_works(python=None):
                               check=False, timeout=120)
         if proc.returncode != 0:
             return False
+        # ensurepip.version() finds pip's wheel (or raises) on 3.11 to 3.13; its helper
+        # _get_packages, probed here before, is gone from 3.12 on.
         probe = subprocess.run([os.path.join(work, "v", "bin", "python"), "-c",
-                                "import ensurepip; ensurepip._get_packages()"],
+                                "import ensurepip; ensurepip.version()"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                check=False, timeout=60)
         return probe.returncode == 0
@@ -995,8 +997,11 @@ def https_lines(names, cafile):
 def tailnet_status(host):
     """`tailscale status --json` of a node (its tailscaled's own view), or None when the node
     has no tailscale or tailscaled does not answer."""
-    proc = subprocess.run(["docker", "exec", f"colab-lab-{host}", "tailscale", "status", "--json"],
-                          capture_output=True, text=True, check=False, timeout=60)
+    try:
+        proc = subprocess.run(["docker", "exec", f"colab-lab-{host}", "tailscale", "status", "--json"],
+                              capture_output=True, text=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):  # no docker CLI here, or no answer
+        return None
     if proc.returncode != 0:
         return None
     try:

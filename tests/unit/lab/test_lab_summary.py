@@ -164,3 +164,14 @@ def test_https_check_verifies_the_name_against_the_ca(tls_server, tmp_path):
                    check=True, capture_output=True, timeout=60)
     untrusted = lab.https_check("git.lab.colab.test", "127.0.0.1", str(other_ca), port=port)
     assert "CERTIFICATE_VERIFY_FAILED" in untrusted, untrusted
+
+
+def test_summary_without_a_docker_cli_still_prints(monkeypatch, tmp_path, capsys):
+    """A controller with no docker CLI (tests/core_latest.py's container) gets the summary,
+    each service line saying it got no answer, not a traceback."""
+    (tmp_path / "last-run.json").write_text('{"hosts": {}}', encoding="utf-8")
+    monkeypatch.setattr(lab, "STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert lab.main(["summary"]) == 0
+    out = capsys.readouterr().out
+    assert "cooperator: no tailscaled answers" in out and "changed=0 failed=0" in out
