@@ -37,9 +37,10 @@ VENV_VOLUME = "colab-core-latest-ansible"
 # The current line: ansible 14.x ships ansible-core 2.21.x (both served by PyPI for
 # Python 3.13, 2026-12-07).
 CURRENT = {"ansible-core": "2.21.5", "ansible": "14.5.0"}
-# Debian packages the two layers call besides python: make and openssl (unit tests), git
-# (ansible-test reads the tree's VCS state when there is one; harmless when absent).
-PACKAGES = ["python3-venv", "make", "openssl", "git"]
+# Debian packages the two layers call besides python: make, openssl and ssh-keygen (unit
+# tests), git (ansible-test reads the tree's VCS state when there is one), shellcheck (its
+# sanity test).
+PACKAGES = ["python3-venv", "make", "openssl", "openssh-client", "git", "shellcheck"]
 VENV = "/opt/venv"
 COLLECTION = "/src/ansible_collections/colab/cluster"
 # Bump when the way the image is built changes (the hash covers the inputs, not this code).
@@ -107,6 +108,9 @@ def build(name):
 RUN_SCRIPT = f"""\
 set -u
 mkdir -p {COLLECTION} && cd {COLLECTION} && tar -xf -
+# ansible-test's pip runs get a filtered environment (no PIP_CERT): the CA for this run's
+# pip, in this throwaway container only.
+printf '[global]\\ncert = /run/host-ca.crt\\n' > /etc/pip.conf
 python -c 'import ansible, sys; print("ansible-core", ansible.__version__, "on Python", sys.version.split()[0])'
 python -m pip show ansible 2>/dev/null | sed -n 's/^Version: /ansible (the package) /p'
 fail=0
@@ -118,6 +122,9 @@ layer() {{
   [ "$rc" = 0 ] || fail=1
 }}
 layer sanity env COLAB_SANITY_IN_PLACE=1 PYTHON={VENV}/bin/python tests/sanity/run.sh
+# ansible.cfg's collections_path finds this checkout through the link git keeps (the tree
+# export leaves it out: it loops for ansible-test)
+mkdir -p collections/ansible_collections/colab && ln -sfn ../../.. collections/ansible_collections/colab/cluster
 layer unit python -m pytest -q -p no:cacheprovider tests/unit
 exit $fail
 """

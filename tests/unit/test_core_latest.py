@@ -6,8 +6,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 
+import pytest
 import yaml
 from ansible.module_utils.compat.version import LooseVersion
 
@@ -52,8 +54,12 @@ def test_requires_ansible_is_the_tested_range():
 
 
 def test_sanity_tree_export_is_the_collection_without_its_loop_link():
+    if not shutil.which("git") or subprocess.run(["git", "-C", ROOT, "rev-parse"], capture_output=True,
+                                                 check=False).returncode:
+        pytest.skip("not a git checkout (tests/core_latest.py's container gets the exported tree)")
     names = subprocess.run([os.path.join(ROOT, "tests", "sanity", "run.sh"), "--export-tree"],
                            capture_output=True, check=True, timeout=120).stdout
     listed = subprocess.run(["tar", "-t"], input=names, capture_output=True, check=True).stdout.decode().split()
     assert "galaxy.yml" in listed and "meta/runtime.yml" in listed and "tests/core_latest.py" in listed
     assert not [n for n in listed if n.startswith("collections/ansible_collections")]
+    assert not [n for n in listed if n == ".venv" or n.startswith(".venv/")]
