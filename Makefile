@@ -35,7 +35,7 @@ LAYERS ?=
 .PHONY: help host venv link engine image lab lab-up lab-converge lab-summary lab-down drift \
         lint yamllint ansible-lint sanity unit integration molecule ee test build changelog clean \
         test-workstations arm64-image test-arm64 test-faults test-ee test-mesh \
-        test-molecule-services test-pg-major test-registry ee-push mesh-packages
+        test-molecule-services test-pg-major test-registry ee-push mesh-packages test-core-latest
 
 help:
 	@echo "make lab        set everything up and converge the lab (cooperator + director)"
@@ -46,7 +46,7 @@ help:
 	@echo "make ee         build the execution environment image here (offline, cached by content)"
 	@echo "make lab LAB_COOPERATOR_ARCH=arm64   the lab with an emulated aarch64 cooperator (slow)"
 	@echo "make test-arm64 cooperator's roles on emulated aarch64, twice (changed=0)"
-	@echo "make test-faults | test-ee | test-workstations | test-molecule-services | test-registry   outside make test"
+	@echo "make test-faults | test-ee | test-workstations | test-molecule-services | test-registry | test-core-latest   outside make test"
 	@echo "make ee-push    push the EE image into the lab's registry (EE_REGISTRY=host:port: elsewhere)"
 
 # --- setup ----------------------------------------------------------------------------
@@ -203,6 +203,13 @@ test-molecule-services: venv link image
 # role there).
 test-registry: venv link image
 	molecule test -s registry
+
+# ansible-test sanity (no ignores) and the unit layer on the current ansible-core line
+# (tests/core_latest.py: ansible-core 2.21 / ansible 14 in a locally built Debian 13
+# container with its Python 3.13; the host's 3.11 stops at 2.19). Prints the ansible-core
+# version. Cost: README "Tests".
+test-core-latest: engine image
+	@$(PYTHON) tests/core_latest.py run
 
 # The execution environment of execution-environment.yml, built offline from the local base
 # image (tests/ee.py); a second run finds the image by its content hash and builds nothing.

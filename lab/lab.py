@@ -35,6 +35,7 @@ import shutil
 import subprocess
 import shlex
 import socket
+import ssl
 import struct
 import sys
 import tarfile
@@ -276,8 +277,10 @@ def venv_works(python=None):
                               check=False, timeout=120)
         if proc.returncode != 0:
             return False
+        # ensurepip.version() finds pip's wheel (or raises) on 3.11 to 3.13; its helper
+        # _get_packages, probed here before, is gone from 3.12 on.
         probe = subprocess.run([os.path.join(work, "v", "bin", "python"), "-c",
-                                "import ensurepip; ensurepip._get_packages()"],
+                                "import ensurepip; ensurepip.version()"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                check=False, timeout=60)
         return probe.returncode == 0
@@ -925,9 +928,10 @@ def ssot_names(path=None):
 
 
 def dns_lines(server_host="cooperator"):
-    """What the edge's DNS (dnsmasq on cooperator in the lab) answers for each SSOT name."""
+    """What the edge's DNS (dnsmasq on cooperator in the lab) answers for each SSOT name:
+    (lines, [(fqdn, address), ...] of the names that resolved)."""
     server = NODES[server_host]["ip"]
-    lines = []
+    lines, resolved = [], []
     for fqdn, want in ssot_names():
         try:
             rcode, got = dns_query_a(fqdn, server)
@@ -936,14 +940,68 @@ def dns_lines(server_host="cooperator"):
             continue
         note = "" if got == [want] else f" (the SSOT says {want or 'no local_ip'})"
         lines.append(f"{fqdn} -> {', '.join(got) or ('NXDOMAIN' if rcode == 3 else f'rcode {rcode}')}{note}")
+        resolved.extend((fqdn, address) for address in got[:1])
+    return lines, resolved
+
+
+def edge_root_ca_source():
+    """Where Caddy keeps its local CA's root on the edge node: the edge role's
+    edge_caddy_root_ca_path default (the lab does not override it), read from that file so
+    the two never disagree."""
+    with open(os.path.join(ROOT, "roles", "edge", "defaults", "main.yml"), encoding="utf-8") as fh:
+        match = re.search(r"^edge_caddy_root_ca_path:\s*(\S+)\s*$", fh.read(), re.M)
+    return match.group(1).strip("'\"")
+
+
+def fetch_edge_ca(edge_host="cooperator"):
+    """Copy the edge's local CA root (Caddy's `tls internal` issuer) out of its container
+    to .lab/edge-root-ca.crt on the controller: (path, None), or (None, why not)."""
+    source = edge_root_ca_source()
+    try:
+        proc = run(["docker", "exec", f"colab-lab-{edge_host}", "cat", source], check=False, timeout=20)
+    except LabError as exc:
+        return None, str(exc)
+    if proc.returncode != 0 or "-----BEGIN CERTIFICATE-----" not in proc.stdout:
+        return None, f"no certificate at {edge_host}:{source} (has the edge converged?)"
+    path = os.path.join(STATE_DIR, "edge-root-ca.crt")
+    os.makedirs(STATE_DIR, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(proc.stdout)
+    return path, None
+
+
+def https_check(fqdn, address, cafile, port=443, timeout=5.0):
+    """What `curl --cacert CAFILE --resolve FQDN:PORT:ADDRESS https://FQDN/` would see: the
+    certificate verified against the edge's CA for FQDN, then the HTTP status of GET /."""
+    context = ssl.create_default_context(cafile=cafile)
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as raw, \
+                context.wrap_socket(raw, server_hostname=fqdn) as tls:
+            tls.sendall(f"GET / HTTP/1.1\r\nHost: {fqdn}\r\nConnection: close\r\n\r\n".encode("ascii"))
+            status = tls.recv(64).split(b"\r\n", 1)[0].decode("ascii", "replace")
+    except (OSError, ssl.SSLError) as exc:
+        return f"failed: {exc}"
+    return f"certificate verified, {status or 'no HTTP answer'}"
+
+
+def https_lines(names, cafile):
+    """For each (fqdn, address) the edge serves: a curl command that verifies the edge's
+    certificate with `cafile` (no -k), and what that request gets when the summary runs it."""
+    lines = []
+    for fqdn, address in names:
+        argv = ["curl", "--cacert", cafile, "--resolve", f"{fqdn}:443:{address}", f"https://{fqdn}/"]
+        lines.append(f"{shlex.join(argv)}   ({https_check(fqdn, address, cafile)})")
     return lines
 
 
 def tailnet_status(host):
     """`tailscale status --json` of a node (its tailscaled's own view), or None when the node
     has no tailscale or tailscaled does not answer."""
-    proc = subprocess.run(["docker", "exec", f"colab-lab-{host}", "tailscale", "status", "--json"],
-                          capture_output=True, text=True, check=False, timeout=60)
+    try:
+        proc = subprocess.run(["docker", "exec", f"colab-lab-{host}", "tailscale", "status", "--json"],
+                              capture_output=True, text=True, check=False, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):  # no docker CLI here, or no answer
+        return None
     if proc.returncode != 0:
         return None
     try:
@@ -1013,8 +1071,18 @@ def summary(_args):
     print(f"{'registry':<12} {registry_catalog()}")
     for line in mesh_lines():
         print(f"{'tailnet':<12} {line}")
-    for line in dns_lines():
+    lines, resolved = dns_lines()
+    for line in lines:
         print(f"{'dns':<12} {line}   (dnsmasq on cooperator, asked from here)")
+    if resolved:
+        cafile, why = fetch_edge_ca()
+        if cafile:
+            print(f"{'edge CA':<12} {cafile}   (Caddy's local CA root, copied from "
+                  f"cooperator:{edge_root_ca_source()})")
+            for line in https_lines(resolved, cafile):
+                print(f"{'https':<12} {line}")
+        else:
+            print(f"{'edge CA':<12} not copied: {why}")
     print("-" * 72)
     total = sum(h.get("changed", 0) for h in data.get("hosts", {}).values())
     failed = sum(h.get("failed", 0) + h.get("unreachable", 0)

@@ -1004,7 +1004,8 @@ class ComposeStack:
 
     def _start(self, args, stdin=None, apply=False):
         self._count("spawns")
-        proc = subprocess.Popen(args, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        # run_command cannot start several commands at once, each with its own deadline
+        proc = subprocess.Popen(args, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,  # pylint: disable=ansible-bad-function
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.proc_env,
                                 cwd=self.project_dir if self.project_dir and os.path.isdir(self.project_dir) else None)
         timeout = self.apply_timeout if apply else self.read_timeout

@@ -625,7 +625,8 @@ def broker_request(opts, controller_pid, timeout, keys=None):
             pass
         if os.path.lexists(sock_path):
             os.unlink(sock_path)
-        subprocess.Popen(  # pylint: disable=consider-using-with
+        # a detached broker that outlives this process: run_command waits for its command
+        subprocess.Popen(  # pylint: disable=consider-using-with,ansible-bad-function
             [sys.executable, os.path.abspath(__file__), "--serve", sock_path,
              "--watch-pid", str(controller_pid)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -150,7 +150,8 @@ GIB = 1024 ** 3
 def _run(argv, timeout):
     """(rc, stdout) of a read-only command; rc 127 when it is not installed."""
     try:
-        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        # run_command has no timeout: a hung ss/lsof/docker must not hang the check
+        proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,  # pylint: disable=ansible-bad-function
                               timeout=timeout, check=False, text=True)
     except FileNotFoundError:
         return 127, ""

@@ -127,6 +127,23 @@ def test_summary_ssh_commands_work_as_printed(converged_lab):
         assert res.stdout.split() == [host, "root"]
 
 
+def test_summary_https_commands_work_as_printed(converged_lab):
+    """Every SSOT name gets a curl command verifying Caddy's local CA by --cacert (no -k);
+    each runs from this machine as printed and gets an HTTP answer."""
+    from tests.lab.conftest import lab_tool  # pylint: disable=import-outside-toplevel
+
+    out = subprocess.run(["python3", "lab/lab.py", "summary"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout
+    commands = re.findall(r"^https\s+(curl .*?)   \(", out, re.M)
+    assert len(commands) == len(lab_tool.ssot_names()), out
+    for command in commands:
+        argv = shlex.split(command)
+        assert "-k" not in argv and "--insecure" not in argv and "--cacert" in argv, command
+        res = subprocess.run([*argv, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10"],
+                             capture_output=True, text=True, timeout=60, check=False)
+        assert res.returncode == 0 and res.stdout.isdigit(), (command, res.stderr)
+
+
 def test_nodes_resolve_each_other(converged_lab):
     res = converged_lab.exec("director", "getent", "hosts", "cooperator.colab")
     assert res.returncode == 0 and res.stdout.split()[0] == "172.31.254.10"

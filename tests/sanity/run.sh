@@ -8,14 +8,30 @@
 # ~/.ansible/test/cache/get_pip_<version>.py instead when that file exists, so we put a
 # small stand-in there that bootstraps pip from the interpreter's own ensurepip and
 # then installs the requested pip version from PyPI.
-# Extra arguments go to ansible-test (e.g. --test pylint).
+# Extra arguments go to ansible-test (e.g. --test pylint). ansible-test runs on $PYTHON
+# (default: the checkout's .venv) and tests that interpreter's version.
+#
+#   run.sh --export-tree     write the collection's files as a tar to stdout, run nothing
+#   COLAB_SANITY_IN_PLACE=1  the checkout already sits at .../ansible_collections/colab/cluster
+#                            (tests/core_latest.py's container): no copy
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 python="${PYTHON:-$root/.venv/bin/python}"
-# A tree of its own per run: runs from several checkouts may overlap.
-work="$(mktemp -d "${TMPDIR:-/tmp}/colab-sanity.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
-dest="$work/ansible_collections/colab/cluster"
+
+# The collection's files: what git tracks plus what it would track.
+# collections/ansible_collections/colab/cluster links back to the checkout (for ansible.cfg's
+# collections_path): it is not part of the collection and would loop. .venv is the checkout's
+# virtualenv (a link to one, in some checkouts even tracked): never part of the collection.
+export_tree() {
+  cd "$root"
+  git ls-files -z --cached --others --exclude-standard -- . ':!collections/ansible_collections' ':!.venv' \
+    | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
+    | tar --null -T - -cf -
+}
+if [ "${1:-}" = --export-tree ]; then
+  export_tree
+  exit 0
+fi
 
 cache="$HOME/.ansible/test/cache"
 mkdir -p "$cache"
@@ -37,12 +53,20 @@ subprocess.check_call([sys.executable, "-m", "pip", "install", "--disable-pip-ve
 PY
 done
 
-mkdir -p "$dest"
-cd "$root"
-# collections/ansible_collections/colab/cluster links back to the checkout (for ansible.cfg's
-# collections_path): it is not part of the collection and would loop.
-git ls-files -z --cached --others --exclude-standard -- . ':!collections/ansible_collections' \
-  | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
-  | tar --null -T - -cf - | tar -C "$dest" -xf -
+if [ "${COLAB_SANITY_IN_PLACE:-}" = 1 ]; then
+  case "$root" in
+    */ansible_collections/colab/cluster) dest="$root" ;;
+    *) echo "run.sh: COLAB_SANITY_IN_PLACE=1 needs the checkout at .../ansible_collections/colab/cluster, not $root" >&2
+       exit 2 ;;
+  esac
+else
+  # A tree of its own per run: runs from several checkouts may overlap.
+  work="$(mktemp -d "${TMPDIR:-/tmp}/colab-sanity.XXXXXX")"
+  trap 'rm -rf "$work"' EXIT
+  dest="$work/ansible_collections/colab/cluster"
+  mkdir -p "$dest"
+  export_tree | tar -C "$dest" -xf -
+fi
+version="$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
 cd "$dest"
-"$(dirname "$python")/ansible-test" sanity --local --python 3.11 --color no "$@"
+"$(dirname "$python")/ansible-test" sanity --local --python "$version" --color no "$@"
