@@ -122,11 +122,11 @@ options:
     default: true
   idle_timeout:
     description:
-      - With O(automount=true) (Linux), seconds the share may stay idle before systemd unmounts it:
+      - "With O(automount=true) (Linux), seconds the share may stay idle before systemd unmounts it:
         C(x-systemd.idle-timeout=), the automount unit's C(TimeoutIdleSec=) (systemd.mount(5),
         systemd.automount(5)). The next access mounts it again, with the credentials and options then in
-        fstab; this is how O(on_busy=next_automount) reaches a busy mount once it is no longer used.
-      - V(0) writes no idle timeout (systemd's default): the share stays mounted until shutdown.
+        fstab; this is how O(on_busy=next_automount) reaches a busy mount once it is no longer used."
+      - "V(0) writes no idle timeout (systemd's default): the share stays mounted until shutdown."
     type: int
     default: 600
   opts:
