@@ -187,8 +187,9 @@ test-ee: ee link engine
 mesh-packages:
 	@$(PYTHON) lab/gobuild.py all
 
-# molecule mesh: the mesh roles applied against the mesh double (tests/doubles/mesh; the lab
-# runs the real headscale and tailscaled).
+# molecule mesh: the mesh roles applied to the real headscale and tailscaled, built from their
+# Go modules by lab/gobuild.py (its prepare builds what ~/.cache/colab-cluster lacks: see
+# mesh-packages for the cold cost), with the lab's no-leak guards and settings.
 test-mesh: venv link image
 	molecule test -s mesh
 

@@ -9,6 +9,8 @@ project's virtualenv exists):
     python3 lab/lab.py up         # all of the above + the node image, network and nodes
     python3 lab/lab.py summary    # what runs where after a converge, how to ssh in
     python3 lab/lab.py down       # remove every lab container, volume and network
+    python3 lab/lab.py guard-units        # a mesh node's no-leak guard units (JSON)
+    python3 lab/lab.py dns-query NAME IP  # NAME's A records from the DNS server at IP (JSON)
 
 The nodes are reached the way the real ones are: over ssh, as the unprivileged admin
 user `colab`, with `become` (sudo). Each lab has its own client key and host keys under
@@ -737,12 +739,29 @@ def ensure_tailnet_guard(host):
                        f"{TAILNET_GUARD_UNIT} ({routes.strip() or 'none'})")
 
 
-def ensure_mesh_packages(arch=None):
-    """headscale and tailscale, built from their Go modules and packaged (lab/gobuild.py),
-    where inventory/lab/group_vars reads them; and how tailscaled gets its network here."""
+def _gobuild():
+    """lab/gobuild.py as a module (standard library only, like this file)."""
     spec = importlib.util.spec_from_file_location("colab_gobuild", os.path.join(HERE, "gobuild.py"))
     gobuild = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gobuild)
+    return gobuild
+
+
+def guard_units():
+    """The no-leak guards every mesh node gets before tailscaled first starts, as
+    {"units": {unit name: unit text}, "tailnet_ranges": [...], "fallback_servers": [...]}:
+    the lab installs them itself (ensure_tailnet_guard, ensure_derp_guard); molecule/mesh's
+    prepare installs this output (`python3 lab/lab.py guard-units`)."""
+    gobuild = _gobuild()
+    servers = gobuild.fallback_servers(gobuild.pinned("tailscale"))
+    return {"units": {TAILNET_GUARD_UNIT: TAILNET_GUARD, DERP_GUARD_UNIT: derp_guard(servers)},
+            "tailnet_ranges": list(TAILNET_RANGES), "fallback_servers": servers}
+
+
+def ensure_mesh_packages(arch=None):
+    """headscale and tailscale, built from their Go modules and packaged (lab/gobuild.py),
+    where inventory/lab/group_vars reads them; and how tailscaled gets its network here."""
+    gobuild = _gobuild()
     # The lab's mesh nodes run natively (the arm64 lab's mesh groups are empty); molecule/mesh
     # and `python3 lab/gobuild.py all --arch arm64` build the other sets.
     arch = arch or gobuild.host_arch()
@@ -1048,6 +1067,15 @@ def mesh_lines(asker="director"):
     return lines
 
 
+def _dns_query_cli(args):
+    """`lab.py dns-query NAME SERVER`: run inside a node too (molecule/mesh's verify copies
+    this file there), where no lab state exists."""
+    try:
+        print(json.dumps(dns_query_a(args.name, args.server)))
+    except OSError as exc:
+        raise LabError(f"no DNS answer for {args.name} from {args.server}: {exc}") from exc
+
+
 def summary(_args):
     path = os.path.join(STATE_DIR, "last-run.json")
     if not os.path.exists(path):
@@ -1115,6 +1143,12 @@ def main(argv=None):
     sub.add_parser("down").set_defaults(func=down)
     sub.add_parser("summary").set_defaults(func=summary)
     sub.add_parser("secrets").set_defaults(func=lambda _a: _secret_store().status())
+    sub.add_parser("guard-units", help="the no-leak guard units of a mesh node, as JSON").set_defaults(
+        func=lambda _a: print(json.dumps(guard_units(), indent=1, sort_keys=True)))
+    query = sub.add_parser("dns-query", help="A records of NAME from SERVER (one UDP query), as JSON")
+    query.add_argument("name")
+    query.add_argument("server")
+    query.set_defaults(func=_dns_query_cli)
     args = parser.parse_args(argv)
     try:
         args.func(args)

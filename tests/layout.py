@@ -14,7 +14,7 @@ import re
 # Roles proven by a scenario of another name: role -> that scenario. A scenario named
 # after the role, once it exists, is used instead (so the owner can add one any time).
 SHARED_SCENARIOS = {
-    "headscale": "mesh",       # mesh (#14): coordinator and clients against the mesh double
+    "headscale": "mesh",       # mesh (#14): coordinator and clients, the real headscale and tailscaled
     "tailscale": "mesh",
 }
 # Roles no molecule scenario can run here, and where they are proven instead. A scenario

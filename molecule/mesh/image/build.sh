@@ -1,6 +1,10 @@
 #!/bin/sh
-# Build colab/debian-systemd:trixie-mesh once (molecule mesh's dependency step).
+# Build colab/debian-systemd:trixie-mesh (molecule mesh's dependency step): once, and again
+# when the Dockerfile changed (its sha256 is the image's colab.dockerfile label).
 set -eu
 here=$(dirname "$0")
-docker image inspect colab/debian-systemd:trixie-mesh >/dev/null 2>&1 && exit 0
-exec docker build -q -t colab/debian-systemd:trixie-mesh "$here"
+want=$(sha256sum "$here/Dockerfile" | cut -d' ' -f1)
+have=$(docker image inspect -f '{{ index .Config.Labels "colab.dockerfile" }}' \
+  colab/debian-systemd:trixie-mesh 2>/dev/null || true)
+[ "$have" = "$want" ] && exit 0
+exec docker build -q --label "colab.dockerfile=$want" -t colab/debian-systemd:trixie-mesh "$here"
