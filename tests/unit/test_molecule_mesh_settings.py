@@ -41,10 +41,8 @@ def test_the_coordinators_no_leak_settings_are_the_labs():
 def test_the_clients_no_leak_settings_are_the_labs():
     mine, lab = GROUP_VARS["mesh_clients"], LAB["mesh_clients"]
     assert mine["tailscale_accept_dns"] == lab["tailscale_accept_dns"]
-    # The lab's env, plus the one knob for the embedded DERP server over plain HTTP.
-    assert {k: v for k, v in mine["tailscale_daemon_env"].items() if k != "TS_DEBUG_USE_DERP_HTTP"} \
-        == lab["tailscale_daemon_env"]
-    assert mine["tailscale_daemon_env"]["TS_DEBUG_USE_DERP_HTTP"] == "true"
+    # The lab's env exactly (the control URL is HTTPS here too: no plain-HTTP DERP knob).
+    assert mine["tailscale_daemon_env"] == lab["tailscale_daemon_env"]
     # The lab's flags are a template (userspace networking without TUN): its fixed flag.
     assert mine["tailscale_daemon_flags"] == ["--no-logs-no-support"]
     assert "'--no-logs-no-support'" in lab["tailscale_daemon_flags"]
