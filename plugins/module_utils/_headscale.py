@@ -28,6 +28,8 @@ import json
 import re
 from urllib.parse import urlparse
 
+from ansible_collections.colab.cluster.plugins.module_utils._bounded import run_bounded
+
 
 class HeadscaleError(Exception):
     """A headscale CLI answer that cannot be used (bad JSON, an error object, ...)."""
@@ -720,14 +722,6 @@ def validate_config(config, version):
 
 
 # --- running the CLI --------------------------------------------------------------------
-def bounded_argv(module, argv, timeout):
-    """Prefix coreutils ``timeout`` when the target has it: every call ends in bounded time."""
-    wrapper = module.get_bin_path("timeout")
-    if wrapper and timeout:
-        return [wrapper, "--kill-after=5", f"{int(timeout)}s"] + list(argv)
-    return list(argv)
-
-
 # The options every headscale_* module takes to find and run the CLI (documented once, in
 # the colab.cluster.headscale doc fragment).
 CLI_ARGUMENT_SPEC = dict(
@@ -739,7 +733,7 @@ CLI_ARGUMENT_SPEC = dict(
 
 
 class HeadscaleCLI:
-    """Runs the headscale CLI (``-o json``) through ``module.run_command``, bounded in time.
+    """Runs the headscale CLI (``-o json``) through ``_bounded.run_bounded``, bounded in time.
 
     The CLI's own gRPC timeout (``HEADSCALE_CLI_TIMEOUT``, default 5s) is set to the
     same bound, so a server that does not answer is reported, not waited for.
@@ -763,9 +757,8 @@ class HeadscaleCLI:
 
     def run(self, argv, what, check=True):
         env = {"HEADSCALE_CLI_TIMEOUT": f"{int(self.timeout)}s"}
-        rc, out, err = self.module.run_command(bounded_argv(self.module, argv, self.timeout),
-                                               environ_update=env)
-        if rc == 124:
+        rc, out, err, timed_out = run_bounded(self.module, argv, self.timeout, environ_update=env)
+        if timed_out:
             raise HeadscaleError(f"headscale {what} did not answer within {self.timeout}s")
         if check and rc != 0:
             raise HeadscaleError(f"headscale {what} failed (rc={rc}): {error_message(out, err)}")

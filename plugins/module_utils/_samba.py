@@ -11,7 +11,7 @@ without root, without a kernel CIFS module and without a Mac:
 * fstab / ``/proc/mounts`` parsing and rendering, options compared as a set;
 * the mount.cifs credentials file;
 * the macOS LaunchAgent plist and the ``security -i`` script for the login Keychain;
-* a TCP reachability probe and a timeout-bounded command runner;
+* a TCP reachability probe (commands run through _bounded.run_bounded);
 * the input rules of every field that reaches fstab, a credentials file or smb.conf
   (the roles use the same rules through plugins/filter/samba.py);
 * the parsers of findmnt/systemctl/mount outputs the Linux mount paths depend on;
@@ -339,14 +339,6 @@ def probe_tcp(host, port=445, timeout=5.0):
 def server_of(src):
     """//server/share (or \\\\server\\share) -> server."""
     return src.replace("\\", "/").lstrip("/").split("/", 1)[0]
-
-
-def bounded(argv, timeout):
-    """Prefix argv with coreutils timeout(1): TERM at ``timeout`` s, KILL 5 s later."""
-    return ["timeout", "-k", "5", str(int(timeout))] + list(argv)
-
-
-TIMED_OUT = (124, 137)
 
 
 # --- macOS ------------------------------------------------------------------------------

@@ -255,12 +255,3 @@ def set_argv(binary, set_flags):
 
 def redact_argv(argv):
     return [("--auth-key=********" if part.startswith("--auth-key=") else part) for part in argv]
-
-
-def bounded_argv(module, argv, timeout):
-    """Prefix coreutils ``timeout`` where the target has it (Linux); macOS has none by
-    default, there ``tailscale up --timeout`` and the local socket bound the calls."""
-    wrapper = module.get_bin_path("timeout")
-    if wrapper and timeout:
-        return [wrapper, "--kill-after=5", f"{int(timeout)}s"] + list(argv)
-    return list(argv)

@@ -18,8 +18,8 @@ description:
     O(version) gives it; it decides how the user is named to C(users destroy) (by name up to
     0.23, by C(--identifier) from 0.24) and how the numeric id is read (a string in 0.23,
     a number later).
-  - Every CLI call is bounded by O(timeout) (coreutils C(timeout) and the CLI's own
-    C(HEADSCALE_CLI_TIMEOUT)).
+  - Every CLI call is bounded by O(timeout) (coreutils C(timeout), or the module itself where
+    the target has none, and the CLI's own C(HEADSCALE_CLI_TIMEOUT)).
 author:
   - colab.cluster developers (@colab)
 requirements:

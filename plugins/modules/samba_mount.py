@@ -50,7 +50,7 @@ author:
 requirements:
   - "Linux: C(mount.cifs) (package C(cifs-utils)) for O(state=mounted), util-linux C(findmnt), coreutils
     C(timeout); C(modprobe) (kmod) is used when present."
-  - "macOS: C(/usr/bin/security), C(/bin/launchctl), C(/usr/bin/osascript) (all part of the OS)."
+  - "macOS: C(/usr/bin/security), C(/bin/launchctl), C(/usr/bin/osascript) (all part of the OS; coreutils C(timeout) is not needed)."
 attributes:
   check_mode:
     support: full
@@ -142,7 +142,10 @@ options:
     type: path
     default: /etc/fstab
   timeout:
-    description: Seconds allowed for each mount, umount, launchctl or security call, and for the TCP probe.
+    description:
+      - Seconds allowed for each mount, umount, launchctl or security call, and for the TCP probe.
+      - A call runs behind coreutils C(timeout) where the target has it; where not (macOS has none in its
+        base system) the module ends it itself (TERM, then KILL 5 seconds later).
     type: int
     default: 30
   probe:
@@ -294,10 +297,9 @@ import pwd
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.colab.cluster.plugins.module_utils._bounded import run_bounded
 from ansible_collections.colab.cluster.plugins.module_utils._samba import (
     REDACTED,
-    TIMED_OUT,
-    bounded,
     build_cifs_options,
     credentials_path,
     find_entry,
@@ -354,7 +356,7 @@ NO_AUTOFS = ("systemd cannot start %s here: %s does not exist, and systemd runs 
 
 class LinuxHost:
     """The seam between the module and the kernel: every mount, umount, findmnt, systemctl and
-    modprobe call goes through here, each bounded by timeout(1). Unit tests answer these calls
+    modprobe call goes through here, each bounded by run_bounded (timeout(1)). Unit tests answer these calls
     with outputs recorded from the real programs (tests/unit/plugins/fixtures/samba_mount)."""
 
     def __init__(self, module, fail):
@@ -363,8 +365,8 @@ class LinuxHost:
         self.fail = fail
 
     def run(self, argv, what, check=True):
-        rc, out, err = self.module.run_command(bounded(argv, self.timeout))
-        if rc in TIMED_OUT:
+        rc, out, err, timed_out = run_bounded(self.module, argv, self.timeout)
+        if timed_out:
             self.fail("%s did not finish within %ss" % (what, self.timeout))
         if check and rc != 0:
             self.fail("%s failed (rc=%s): %s" % (what, rc, (err or out).strip()), rc=rc)
@@ -572,8 +574,6 @@ class LinuxMount:
             os.makedirs(self.path, 0o755)
         rc, out, err = self.host.mount(self.path)
         text = (err or out).strip()
-        if rc in TIMED_OUT:
-            self.fail("mount %s did not finish within %ss" % (self.path, self.p["timeout"]))
         if rc != 0 and says_no_cifs(text):
             self.fail(NO_CIFS % ("mount %s said: %s" % (self.path, text)), rc=rc)
         if rc != 0:
@@ -700,9 +700,10 @@ class MacMount:
         return argv
 
     def run(self, argv, what, data=None, check=True):
-        rc, out, err = self.module.run_command(bounded(self.as_user(argv), self.p["timeout"]), data=data,
-                                               binary_data=data is not None)
-        if rc in TIMED_OUT:
+        # macOS has no timeout(1): run_bounded ends the command itself there
+        rc, out, err, timed_out = run_bounded(self.module, self.as_user(argv), self.p["timeout"], data=data,
+                                              binary_data=data is not None)
+        if timed_out:
             self.module.fail_json(msg="%s did not finish within %ss" % (what, self.p["timeout"]), **self.result)
         if check and rc != 0:
             self.module.fail_json(msg="%s failed (rc=%s): %s" % (what, rc, (err or out).strip()), rc=rc, **self.result)

@@ -93,10 +93,9 @@ import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.colab.cluster.plugins.module_utils._argv import refuse_option_like
+from ansible_collections.colab.cluster.plugins.module_utils._bounded import run_bounded
 from ansible_collections.colab.cluster.plugins.module_utils._samba import (
     REDACTED,
-    TIMED_OUT,
-    bounded,
     nt_hash,
     parse_pdbedit_w,
 )
@@ -109,9 +108,9 @@ class SambaUser:
         self.actions = []
 
     def run(self, argv, what, data=None):
-        rc, out, err = self.module.run_command(bounded(argv, self.p["timeout"]), data=data,
-                                               binary_data=data is not None)
-        if rc in TIMED_OUT:
+        rc, out, err, timed_out = run_bounded(self.module, argv, self.p["timeout"], data=data,
+                                              binary_data=data is not None)
+        if timed_out:
             self.module.fail_json(msg="%s did not finish within %ss" % (what, self.p["timeout"]))
         if rc != 0:
             self.module.fail_json(msg="%s failed (rc=%s): %s" % (what, rc, (err or out).strip()), rc=rc)

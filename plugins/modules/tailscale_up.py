@@ -159,10 +159,10 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.colab.cluster.plugins.module_utils._argv import refuse_option_like
+from ansible_collections.colab.cluster.plugins.module_utils._bounded import run_bounded
 from ansible_collections.colab.cluster.plugins.module_utils._headscale import is_tag
 from ansible_collections.colab.cluster.plugins.module_utils._tailscale import (
     TailscaleError,
-    bounded_argv,
     facts,
     load,
     plan,
@@ -186,8 +186,8 @@ class TailscaleUp:
         self.timeout = self.params["timeout"]
 
     def _run(self, argv, what, check=True):
-        rc, out, err = self.module.run_command(bounded_argv(self.module, argv, self.timeout))
-        if rc == 124:
+        rc, out, err, timed_out = run_bounded(self.module, argv, self.timeout)
+        if timed_out:
             raise TailscaleError(f"tailscale {what} did not answer within {self.timeout}s")
         if check and rc != 0:
             raise TailscaleError(f"tailscale {what} failed (rc={rc}): {(err or out).strip()}")

@@ -125,10 +125,6 @@ def test_probe_tcp_against_real_loopback_sockets():
     assert reason and "refused" in reason.lower()
 
 
-def test_bounded_prefixes_timeout():
-    assert _samba.bounded(["mount", "/mnt/x"], 30) == ["timeout", "-k", "5", "30", "mount", "/mnt/x"]
-
-
 def test_launch_agent_plist_has_no_password():
     data = _samba.render_launch_agent("la.colab.cluster.samba.fortress", "//cooperator/fortress", "crtr",
                                       "/Volumes/fortress", 120)

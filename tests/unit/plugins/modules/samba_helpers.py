@@ -2,7 +2,9 @@
 
 ``run_module`` drives a module's ``main()`` the way ansible does (arguments through
 ``patch_module_args``, result as the JSON the module prints) and records every command
-the module asked ``run_command`` for, answering from a table of recorded outputs.
+the module asked ``run_command`` for, answering from a table of recorded outputs. Where the
+table's ``bin_path`` finds no ``timeout`` (macOS), the modules' commands reach
+``_bounded.run_direct`` instead, which is answered from the same table.
 """
 from __future__ import annotations
 
@@ -12,6 +14,14 @@ import pytest
 
 from ansible.module_utils import _internal, basic
 from ansible.module_utils.testing import patch_module_args
+from ansible_collections.colab.cluster.plugins.module_utils import _bounded
+
+TIMEOUT = "/usr/bin/timeout"  # where run_module's get_bin_path finds coreutils timeout(1)
+
+
+def timeout_prefix(seconds):
+    """The prefix _bounded.run_bounded puts before a command where timeout(1) exists."""
+    return [TIMEOUT, "--kill-after=5", "%ds" % seconds]
 
 
 class CommandTable:
@@ -24,11 +34,11 @@ class CommandTable:
     def add(self, match, rc=0, out="", err=""):
         self.answers.append((match, (rc, out, err)))
 
-    def __call__(self, module, args, data=None, **_kwargs):
+    def __call__(self, module, args, data=None, **kwargs):
         argv = list(args)
-        self.calls.append({"argv": argv, "data": data})
+        self.calls.append({"argv": argv, "data": data, "timeout": kwargs.get("timeout")})
         # strip the timeout(1) prefix the modules put in front of everything
-        core = argv[4:] if argv[:1] == ["timeout"] else argv
+        core = argv[3:] if argv[:1] == [TIMEOUT] else argv
         for match, answer in self.answers:
             if callable(match):
                 if match(core):
@@ -47,7 +57,13 @@ def run_module(main, args, monkeypatch, capsys, commands=None, check_mode=False,
     def fake_run_command(self, args, **kwargs):
         return table(self, args, **kwargs)
 
+    def fake_run_direct(module, argv, timeout, data=None, binary_data=False, environ_update=None):
+        # the bounded run without timeout(1): the table answers it too (timeout= tells it apart)
+        rc, out, err = table(module, list(argv), data=data, binary_data=binary_data, timeout=timeout)
+        return rc, out, err, rc in _bounded.TIMED_OUT
+
     monkeypatch.setattr(basic.AnsibleModule, "run_command", fake_run_command)
+    monkeypatch.setattr(_bounded, "run_direct", fake_run_direct)
     # A module's warnings go into its result only on the target side: once controller code
     # has been imported by another test of the session, warn() would print them instead.
     monkeypatch.setattr(_internal, "is_controller", False)

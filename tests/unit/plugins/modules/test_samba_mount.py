@@ -25,7 +25,7 @@ import sys
 import pytest
 
 from ansible_collections.colab.cluster.plugins.modules import samba_mount
-from tests.unit.plugins.modules.samba_helpers import CommandTable, run_module
+from tests.unit.plugins.modules.samba_helpers import CommandTable, run_module, timeout_prefix
 
 SECRET = "Sup3r s\"ecret"
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "fixtures", "samba_mount")
@@ -110,8 +110,8 @@ class Kernel:
     def __call__(self, module, args, data=None, **_kwargs):
         argv = list(args)
         self.calls.append({"argv": argv, "data": data})
-        assert argv[:3] == ["timeout", "-k", "5"], "every kernel call is bounded"
-        core = argv[4:]
+        assert argv[:3] == timeout_prefix(self.env["args"]["timeout"]), "every kernel call is bounded"
+        core = argv[3:]
         path = self.env["args"]["path"]
         if core[0] == "findmnt":
             assert core[-1] == path
@@ -167,7 +167,7 @@ class Kernel:
         return self.bin_paths.get(name, "/usr/bin/" + name)
 
     def cores(self):
-        return [c["argv"][4:] for c in self.calls]
+        return [c["argv"][3:] for c in self.calls]
 
     def verbs(self):
         """The calls that change something (reads left out)."""
@@ -675,7 +675,9 @@ AS_CRTR = ["/bin/launchctl", "asuser", "501", "/usr/bin/sudo", "-n", "-u", "crtr
 class FakeMac:
     """security / launchctl / mount as documented: find-internet-password -w prints the
     password and exits 44 when there is no item; launchctl print exits 113 for an unknown
-    service; bootstrap loads, bootout unloads."""
+    service; bootstrap loads, bootout unloads. Like macOS's base system it has no coreutils
+    timeout(1) (get_bin_path finds none): the module's commands reach it through
+    _bounded.run_direct, each call recording the timeout it was given."""
 
     def __init__(self):
         self.keychain = None
@@ -689,15 +691,26 @@ class FakeMac:
         # "Bootstrap failed: 5: Input/output error" this many times
         self.busy_after_bootout = 0
         self.busy = 0
+        self.hung = None  # a command (argv prefix) that does not finish: run_direct ended it, rc 124
         self.table = CommandTable()
 
+    @staticmethod
+    def bin_path(name):
+        return None if name == "timeout" else "/usr/bin/" + name
+
     def __call__(self, module, args, data=None, **kwargs):
-        self.table.calls.append({"argv": list(args), "data": data})
-        argv = list(args)[4:]
+        self.table.calls.append({"argv": list(args), "data": data, "timeout": kwargs.get("timeout")})
+        argv = list(args)
+        if os.path.basename(argv[0]) == "timeout":
+            # what run_command does on a Mac: the program is not there (ENOENT), the module fails
+            module.fail_json(msg="Error executing command.", rc=2, cmd=" ".join(argv),
+                             exception="[Errno 2] No such file or directory: %r" % argv[0])
         # as root the module runs these in the GUI user's session and as that user (launchctl(1) asuser
         # changes the bootstrap context only, not the credentials): launchctl asuser 501 sudo -n -u crtr -H <argv>
         assert argv[:8] == AS_CRTR or os.geteuid() != 0
         core = argv[8:] if argv[:8] == AS_CRTR else argv
+        if self.hung and core[:len(self.hung)] == self.hung:
+            return 124, "", ""
         if core[:2] == ["/usr/bin/security", "find-internet-password"]:
             return (0, self.keychain + "\n", "") if self.keychain is not None else (44, "", "not found")
         if core == ["/usr/bin/security", "show-keychain-info"]:
@@ -756,7 +769,7 @@ def test_macos_keychain_plist_and_bootstrap(mac, monkeypatch, capsys):
     assert fake.keychain == SECRET
     for call in fake.table.calls:
         assert SECRET not in " ".join(call["argv"]), "password on a command line"
-        assert call["argv"][:4] == ["timeout", "-k", "5", "20"]
+        assert call["timeout"] == 20, "every call is bounded by the module's timeout"
     stdin_calls = [c for c in fake.table.calls if c["data"]]
     assert len(stdin_calls) == 1 and stdin_calls[0]["argv"][-2:] == ["/usr/bin/security", "-i"]
     plist_path = mac["home"] / "Library" / "LaunchAgents" / "la.colab.cluster.samba.fortress.plist"
@@ -779,6 +792,31 @@ def test_macos_keychain_plist_and_bootstrap(mac, monkeypatch, capsys):
     rotated, _unused = run_module(samba_mount.main, dict(mac["args"], password="n3w"), monkeypatch, capsys, commands=fake)
     assert rotated["actions"] == ["store password in the login Keychain", "launchctl bootout", "launchctl bootstrap"]
     assert fake.keychain == "n3w"
+
+
+@pytest.mark.parametrize("root", [False, True])
+def test_macos_runs_no_timeout_command(mac, monkeypatch, capsys, root):
+    """macOS's base system has no coreutils timeout(1). Before: every macOS command ran as
+    `timeout -k 5 N argv` (_samba.bounded), so on a real Mac none of them started (No such file).
+    Now none starts with timeout, and each is still bounded by O(timeout) (run_direct)."""
+    if root:
+        monkeypatch.setattr(samba_mount.os, "geteuid", lambda: 0)
+    fake = FakeMac()
+    results = [run_module(samba_mount.main, dict(mac["args"], state=state), monkeypatch, capsys, commands=fake)[0]
+               for state in ("mounted", "unmounted", "absent")]
+    argvs = [c["argv"] for c in fake.table.calls]
+    assert argvs, "the module ran no command"
+    assert not [a for a in argvs if os.path.basename(a[0]) == "timeout"], argvs
+    assert not [r["msg"] for r in results if r.get("failed")]
+    assert all(c["timeout"] == 20 for c in fake.table.calls), fake.table.calls
+
+
+def test_macos_command_timeout_is_reported(mac, monkeypatch, capsys):
+    """A macOS command that run_direct had to end (rc 124, timed out) is reported as such."""
+    fake = FakeMac()
+    fake.hung = ["/usr/bin/security", "show-keychain-info"]
+    result, _unused = run_module(samba_mount.main, mac["args"], monkeypatch, capsys, commands=fake)
+    assert result["failed"] and result["msg"] == "security show-keychain-info did not finish within 20s", result
 
 
 def test_macos_mounted_is_what_mount_shows(mac, monkeypatch, capsys):
@@ -813,7 +851,7 @@ def test_macos_per_user_commands_run_in_the_users_session(mac, monkeypatch, caps
     monkeypatch.setattr(samba_mount.os, "geteuid", lambda: 0)
     fake = FakeMac()
     run_module(samba_mount.main, mac["args"], monkeypatch, capsys, commands=fake)
-    per_user = [c["argv"][4:] for c in fake.table.calls]
+    per_user = [c["argv"] for c in fake.table.calls]
     assert per_user and all(argv[:8] == AS_CRTR for argv in per_user), per_user
     keychain = [argv[8:] for argv in per_user if argv[8] == "/usr/bin/security"]
     assert ["/usr/bin/security", "-i"] in keychain and ["/usr/bin/security", "show-keychain-info"] in keychain

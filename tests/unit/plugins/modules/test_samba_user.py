@@ -14,7 +14,7 @@ import pytest
 
 from ansible_collections.colab.cluster.plugins.module_utils._samba import nt_hash
 from ansible_collections.colab.cluster.plugins.modules import samba_user
-from tests.unit.plugins.modules.samba_helpers import CommandTable, run_module
+from tests.unit.plugins.modules.samba_helpers import CommandTable, run_module, timeout_prefix
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "pdbedit_L_w.samba-4.22.11.txt")
 
@@ -27,8 +27,8 @@ class PassDb(CommandTable):
 
     def __call__(self, module, args, data=None, **kwargs):
         self.calls.append({"argv": list(args), "data": data})
-        assert list(args)[:4] == ["timeout", "-k", "5", "30"]
-        argv = list(args)[4:]
+        assert list(args)[:3] == timeout_prefix(30)
+        argv = list(args)[3:]
         if argv == ["/usr/bin/pdbedit", "-L", "-w"]:
             return 0, "\n".join(self.lines.values()) + "\n", ""
         if argv[:3] == ["/usr/bin/smbpasswd", "-s", "-a"]:
@@ -69,7 +69,7 @@ def test_same_password_is_no_change(monkeypatch, capsys):
     result, _unused = run_module(samba_user.main, {"name": "crtr", "password": "password"}, monkeypatch, capsys,
                                  commands=db)
     assert not result["changed"] and result["actions"] == []
-    assert [c["argv"][4:] for c in db.calls] == [["/usr/bin/pdbedit", "-L", "-w"]]
+    assert [c["argv"][3:] for c in db.calls] == [["/usr/bin/pdbedit", "-L", "-w"]]
 
 
 def test_changed_password_goes_through_stdin_only(monkeypatch, capsys):
@@ -81,7 +81,7 @@ def test_changed_password_goes_through_stdin_only(monkeypatch, capsys):
                                  commands=db, diff=True)
     assert result["actions"] == ["set password"]
     assert all("n3w pass" not in " ".join(c["argv"]) for c in db.calls)
-    assert db.calls[-1]["argv"][4:] == ["/usr/bin/smbpasswd", "-s", "-a", "crtr"]
+    assert db.calls[-1]["argv"][3:] == ["/usr/bin/smbpasswd", "-s", "-a", "crtr"]
     assert "n3w pass" not in str(result)
     again, _unused = run_module(samba_user.main, {"name": "crtr", "password": "n3w pass"}, monkeypatch, capsys,
                                 commands=db)
