@@ -72,7 +72,7 @@ def module_and_args(task):
             action = dict(action)
             module, raw = action.pop("module"), action
         else:
-            module, _, raw = str(action).partition(" ")
+            module, _sep, raw = str(action).partition(" ")
     else:
         modules = [key for key in task if key not in KEYWORDS and not key.startswith("with_")]
         if len(modules) != 1:
@@ -182,7 +182,7 @@ def _collect():
         for index, task in enumerate(walk(tasks)):
             module = module_and_args(task)[0]
             found.append(("%s:%s" % (where, task.get("name", "#%d" % index)), module, task))
-    docs = module_docs(module for _, module, _ in found if module)
+    docs = module_docs(module for _where, module, _args in found if module)
     return [use for use in found if use[1] and is_windows(use[1], docs.get(use[1]))]
 
 
