@@ -1,13 +1,26 @@
-"""The macOS command lines the collection builds use only flags the commands' man pages list.
+"""The macOS command lines the collection builds use only flags the commands' documentation lists.
 
 No Mac is available here: the argv are the ones samba_mount's macOS branch issues (run through
 the `mac` fixture and FakeMac double of tests/unit/plugins/modules/test_samba_mount.py, as root
 in the module's eyes so the launchctl asuser / sudo wrapper is built too), the commands in the
 LaunchAgent it writes and in the `security -i` script it feeds, and the literal `argv` of the
-docker role's macOS tasks. SYNTAX below is transcribed by hand from the man pages' SYNOPSIS and
-OPTIONS (not read off a Mac by this test): each entry names the page and the macOS it is from,
-and lists only flags that page documents, most of them the ones used. Options are parsed the
-way BSD getopt(3) does: they stop at the first operand, so a flag after an operand is reported.
+docker role's macOS tasks. SYNTAX below is transcribed by hand (not read off a Mac by this test),
+and each entry's `source` says from what:
+
+- "transcribed from <repo> <path>@<tag> (<commit>)": the man page or usage text in a public
+  repository, read there; the entry lists only flags that text documents, most of them the ones
+  used. Apple publishes these as the sources of its releases, but a tag is not tied to one macOS
+  version here: a flag added or dropped in a later macOS would not show.
+- "from Apple's published man page text, not checked against a source here": no public source
+  was found: osascript(1), open(1), and launchctl's bootstrap / bootout / print (the last public
+  launchd, 842.92.1, has none of the three in this form: its `bootstrap` is an older command of
+  another syntax); these entries are as unverified as they say.
+
+sudo is read from the sudo project at a 1.9 tag, not from Apple's build of it; plutil from the
+Swift plutil in swift-corelibs-foundation, not from /usr/bin/plutil, whose source is not public.
+
+Options are parsed the way BSD getopt(3) does: they stop at the first operand, so a flag after an
+operand is reported.
 
 macOS's base system has no coreutils timeout(1): the module bounds its commands itself there
 (plugins/module_utils/_bounded.py), so no argv starts with it. Not covered: Docker Desktop's
@@ -47,73 +60,89 @@ def _bootout(operands):
     return _domain_or_service(operands) or _domain_then_paths(operands)
 
 
+# Where each entry was read (docstring): repository, path, tag and commit.
+SECURITY_1 = "transcribed from apple-oss-distributions/Security SecurityTool/macOS/security.1@Security-61901.0.87.0.1 (db15acb)"
+LAUNCHCTL_1 = "transcribed from apple-oss-distributions/launchd man/launchctl.1@launchd-842.92.1 (49a9c79)"
+LAUNCHCTL_C = "transcribed from apple-oss-distributions/launchd support/launchctl.c@launchd-842.92.1 (49a9c79)"
+UNCHECKED = "from Apple's published man page text, not checked against a source here"
+INTERNET_PASSWORD = ("-a", "-c", "-C", "-d", "-D", "-j", "-l", "-p", "-P", "-r", "-s", "-t")
+
 # flags: take no argument; options: flag -> how many arguments it takes; operands: (min, max or None);
 # check: what the operands must look like; command: the operands are a command line of its own.
 SYNTAX = {
     "security": {
-        "source": "transcribed from security(1), macOS 14: security [-hilqv] [-p prompt] [command] [command_options]",
+        "source": SECURITY_1 + ": security [-hilqv] [-p prompt] [command] [command_options] [command_args]",
         "flags": {"-h", "-i", "-l", "-q", "-v"}, "options": {"-p": 1}, "operands": (0, None),
         "subcommands": {
             "find-internet-password": {
-                "source": "transcribed from security(1), macOS 14: find-internet-password [-h] [-a account] [-c creator] "
-                          "[-C type] [-d securityDomain] [-D kind] [-j comment] [-l label] [-p path] [-P port] [-r protocol] "
-                          "[-s server] [-t authenticationType] [-g] [-w] [keychain...]",
-                "flags": {"-h", "-g", "-w"}, "operands": (0, None),
-                "options": dict.fromkeys(("-a", "-c", "-C", "-d", "-D", "-j", "-l", "-p", "-P", "-r", "-s", "-t"), 1)},
+                "source": SECURITY_1 + ": find-internet-password [-h] [-a account] [-s server] [options...] [-g] [keychain...]; "
+                                       "options -a -c -C -d -D -j -l -p -P -r -s -t (one argument each), -g, -w",
+                "flags": {"-h", "-g", "-w"}, "operands": (0, None), "options": dict.fromkeys(INTERNET_PASSWORD, 1)},
             "delete-internet-password": {
-                "source": "transcribed from security(1), macOS 14: delete-internet-password [-h] [-a account] [-c creator] "
-                          "[-C type] [-d securityDomain] [-D kind] [-j comment] [-l label] [-p path] [-P port] [-r protocol] "
-                          "[-s server] [-t authenticationType] [keychain...]",
-                "flags": {"-h"}, "operands": (0, None),
-                "options": dict.fromkeys(("-a", "-c", "-C", "-d", "-D", "-j", "-l", "-p", "-P", "-r", "-s", "-t"), 1)},
+                "source": SECURITY_1 + ": delete-internet-password [-h] [-a account] [-s server] [options...] [keychain...]; "
+                                       "options -a -c -C -d -D -j -l -p -P -r -s -t (one argument each)",
+                "flags": {"-h"}, "operands": (0, None), "options": dict.fromkeys(INTERNET_PASSWORD, 1)},
             "add-internet-password": {
-                "source": "transcribed from security(1), macOS 14: add-internet-password [-h] [-a account] [-c creator] "
-                          "[-C type] [-d domain] [-D kind] [-j comment] [-l label] [-p path] [-P port] [-r protocol] "
-                          "[-s server] [-t authenticationType] [-w password] [-U] [-A|-T appPath] [keychain]",
+                "source": SECURITY_1 + ": add-internet-password [-h] [-a account] [-s server] [-w password] [options...] "
+                                       "[-A|-T appPath] [keychain]; options -a -c -C -d -D -j -l -p -P -r -s -t -w -T -X "
+                                       "(one argument each), -A, -U",
                 "flags": {"-h", "-U", "-A"}, "operands": (0, 1),
-                "options": dict.fromkeys(("-a", "-c", "-C", "-d", "-D", "-j", "-l", "-p", "-P", "-r", "-s", "-t", "-w",
-                                          "-T"), 1)},
+                "options": dict.fromkeys(INTERNET_PASSWORD + ("-w", "-T", "-X"), 1)},
             "show-keychain-info": {
-                "source": "transcribed from security(1), macOS 14: show-keychain-info [keychain-file]",
+                "source": SECURITY_1 + ": show-keychain-info [keychain]",
                 "flags": set(), "options": {}, "operands": (0, 1)},
         },
     },
     "launchctl": {
-        "source": "transcribed from launchctl(1), macOS 14: launchctl subcommand [arguments ...]",
+        "source": LAUNCHCTL_1 + ": launchctl [subcommand [arguments ...]]",
         "flags": set(), "options": {}, "operands": (0, None),
         "subcommands": {
-            "bootstrap": {"source": "transcribed from launchctl(1), macOS 14: bootstrap domain-target [service-path ...]",
+            "bootstrap": {"source": UNCHECKED + " (launchctl(1), macOS 14): bootstrap domain-target [service-path ...]",
                           "flags": set(), "options": {}, "operands": (1, None), "check": _domain_then_paths},
-            "bootout": {"source": "transcribed from launchctl(1), macOS 14: bootout domain-target [service-path ...] "
+            "bootout": {"source": UNCHECKED + " (launchctl(1), macOS 14): bootout domain-target [service-path ...] "
                                   "| service-target",
                         "flags": set(), "options": {}, "operands": (1, None), "check": _bootout},
-            "print": {"source": "transcribed from launchctl(1), macOS 14: print domain-target | service-target",
+            "print": {"source": UNCHECKED + " (launchctl(1), macOS 14): print domain-target | service-target",
                       "flags": set(), "options": {}, "operands": (1, 1), "check": _domain_or_service},
-            "asuser": {"source": "transcribed from launchctl(1), macOS 14: asuser UID command [arguments]",
+            "asuser": {"source": LAUNCHCTL_C + " (asuser_cmd's usage; the page there lacks it): "
+                                               "launchctl asuser <UID> <command> [arguments...]",
                        "flags": set(), "options": {}, "operands": (2, None), "uid_then_command": True},
         },
     },
-    "sudo": {"source": "transcribed from sudo(8), macOS 14 (sudo 1.9): sudo [-EHknS] [-g group] [-u user] command",
+    "sudo": {"source": "transcribed from sudo-project/sudo docs/sudo.mdoc.in@SUDO_1_9_13p2 (dc7ad19): "
+                       "sudo [-ABbEHnPS] [-C num] [-D directory] [-g group] [-h host] [-p prompt] [-R directory] "
+                       "[-T timeout] [-u user] [VAR=value] [-i | -s] [command [arg ...]]; -k, with a command, "
+                       "runs it without the cached credentials",
              "flags": {"-E", "-H", "-k", "-n", "-S"}, "options": {"-g": 1, "-u": 1}, "operands": (1, None), "command": True},
-    "mount": {"source": "transcribed from mount(8), macOS 14: mount [-adfruvw] [-t type] [-o options] [special node]; "
-                        "no operand lists the mounted filesystems",
-              "flags": {"-a", "-d", "-f", "-r", "-u", "-v", "-w"}, "options": {"-t": 1, "-o": 1}, "operands": (0, 2)},
-    "umount": {"source": "transcribed from umount(8), macOS 14: umount [-fv] special | node",
+    "mount": {"source": "transcribed from apple-oss-distributions/diskdev_cmds mount.tproj/mount.8@diskdev_cmds-757 (cc6766b): "
+                        "mount [-adfFrkuvw] [-t lfs | external_type]; mount [-dfFrkuvw] special | mount_point; "
+                        "mount [-dfFrkuvw] [-o options] [-t lfs | external_type] special mount_point",
+              "flags": {"-a", "-d", "-f", "-F", "-k", "-r", "-u", "-v", "-w"}, "options": {"-t": 1, "-o": 1},
+              "operands": (0, 2)},
+    "umount": {"source": "transcribed from apple-oss-distributions/diskdev_cmds umount.tproj/umount.8@diskdev_cmds-757 (cc6766b): "
+                         "umount [-fv] special | node (its -a | -A form is not used here)",
                "flags": {"-f", "-v"}, "options": {}, "operands": (1, 1)},
-    "grep": {"source": "transcribed from grep(1), macOS 14 (BSD grep): grep [-EFiqsv] [-e pattern] [pattern] [file ...]",
+    "grep": {"source": "transcribed from apple-oss-distributions/text_cmds grep/grep.1@text_cmds-199 (592aaf8): "
+                       "grep [-abcdDEFGHhIiJLlMmnOopqRSsUVvwXxZz] [-A num] [-B num] [-C num] [-e pattern] [-f file] "
+                       "... [pattern] [file ...] (a subset listed here)",
              "flags": {"-E", "-F", "-i", "-q", "-s", "-v"}, "options": {"-e": 1}, "operands": (0, None)},
-    "osascript": {"source": "transcribed from osascript(1), macOS 14: osascript [-l language] [-i] [-s flags] "
-                            "[-e statement | programfile] [argument ...]",
+    "osascript": {"source": UNCHECKED + " (osascript(1), macOS 14): osascript [-l language] [-i] [-s flags] "
+                                        "[-e statement | programfile] [argument ...]",
                   "flags": {"-i"}, "options": {"-l": 1, "-s": 1, "-e": 1}, "operands": (0, None)},
-    "sh": {"source": "transcribed from sh(1), macOS 14: sh -c command_string [command_name [argument ...]]",
+    "sh": {"source": "transcribed from apple-oss-distributions/shell_cmds sh/sh.1@shell_cmds-329 (2987870): "
+                     "sh [-/+abCEefhIimnPpTuVvx] [-/+o longname] -c string [name [arg ...]]; macOS's /bin/sh may run bash, "
+                     "whose apple-oss-distributions/bash bash-3.2/doc/bash.1@bash-140 (e86b2aa) has -c, -e, -u, -x too",
            "flags": {"-c", "-e", "-u", "-x"}, "options": {}, "operands": (1, None)},
-    "plutil": {"source": "transcribed from plutil(1), macOS 12: plutil -extract keypath fmt [-o path] file (fmt: xml1, "
-                         "binary1, json, swift, objc, raw; -o - writes to stdout)",
-               "flags": {"-lint", "-p", "-s", "-r"}, "options": {"-extract": 2, "-convert": 1, "-o": 1}, "operands": (1, None),
-               "choices": {"-extract": (None, {"xml1", "binary1", "json", "swift", "objc", "raw"}),
+    "plutil": {"source": "transcribed from swiftlang/swift-corelibs-foundation Sources/plutil/PLUContext.swift@a285f15 "
+                         "(the usage text of Apple's Swift plutil; /usr/bin/plutil's own source is not public): "
+                         "-extract keypath fmt (fmt: xml1 binary1 json raw), -convert fmt (xml1 binary1 json swift objc), "
+                         "-o path (the path '-' means stdout), -lint, -p, -s, -r, -n",
+               "flags": {"-lint", "-p", "-s", "-r", "-n"}, "options": {"-extract": 2, "-convert": 1, "-o": 1, "-e": 1},
+               "operands": (1, None),
+               "choices": {"-extract": (None, {"xml1", "binary1", "json", "raw"}),
                            "-convert": ({"xml1", "binary1", "json", "swift", "objc"},)}},
-    "open": {"source": "transcribed from open(1), macOS 14: open [-e] [-t] [-f] [-F] [-W] [-R] [-n] [-g] [-j] [-h] "
-                       "[-b bundle_identifier] [-a application] file ...",
+    "open": {"source": UNCHECKED + " (open(1), macOS 14): open [-e] [-t] [-f] [-F] [-W] [-R] [-n] [-g] [-j] [-h] "
+                                   "[-b bundle_identifier] [-a application] file ...",
              "flags": {"-e", "-t", "-f", "-F", "-W", "-R", "-n", "-g", "-j", "-h"}, "options": {"-a": 1, "-b": 1},
              "operands": (0, None)},
 }
@@ -129,7 +158,7 @@ def argv_problems(argv, syntax=None, name=None):
     if syntax is None:
         name = os.path.basename(argv[0])
         if name not in SYNTAX:
-            return ["%s: no man page transcribed for it" % argv[0]]
+            return ["%s: no man page or usage text transcribed for it" % argv[0]]
         syntax, argv = SYNTAX[name], argv[1:]
     problems, operands, index = [], [], 0
     while index < len(argv):
@@ -162,7 +191,7 @@ def argv_problems(argv, syntax=None, name=None):
     if syntax.get("subcommands") and operands:
         sub = syntax["subcommands"].get(operands[0])
         if sub is None:
-            return problems + ["%s %s: not a subcommand transcribed from its man page" % (name, operands[0])]
+            return problems + ["%s %s: not a subcommand transcribed for it" % (name, operands[0])]
         return problems + argv_problems(operands[1:], sub, "%s %s" % (name, operands[0]))
     low, high = syntax["operands"]
     if len(operands) < low or (high is not None and len(operands) > high):
@@ -257,7 +286,7 @@ def test_role_macos_argv_keeps_to_the_man_page(where, argv):
     (["/usr/bin/sudo", "-Z", "/sbin/mount"], "sudo -Z: not a flag"),
     (["plutil", "-extract", "Key", "yaml", "-o", "-", "f.plist"], "'yaml': not one of"),
     (["/sbin/umount"], "0 operand(s)"),
-    (["/usr/local/bin/brew", "install", "x"], "no man page transcribed"),
+    (["/usr/local/bin/brew", "install", "x"], "no man page or usage text transcribed"),
 ])
 def test_the_checker_reports_a_flag_the_page_does_not_list(argv, problem):
     assert any(problem in p for p in argv_problems(argv)), argv_problems(argv)
@@ -266,3 +295,15 @@ def test_the_checker_reports_a_flag_the_page_does_not_list(argv, problem):
 def test_the_keychain_script_is_one_security_command():
     words = shlex.split(keychain_script("srv", "crtr", 'pa"ss w\\rd', keychain="/k.keychain"))
     assert words[-2:] == ['pa"ss w\\rd', "/k.keychain"] and not argv_problems(["/usr/bin/security"] + words)
+
+
+def _sources(syntax):
+    for name, entry in syntax.items():
+        yield name, entry["source"]
+        yield from (("%s %s" % (name, sub), source) for sub, source in _sources(entry.get("subcommands", {})))
+
+
+@pytest.mark.parametrize("name,source", list(_sources(SYNTAX)), ids=[use[0] for use in _sources(SYNTAX)])
+def test_each_entry_names_a_source_or_says_it_has_none(name, source):
+    tag_or_commit = r"([\w.-]+ \([0-9a-f]{7,40}\)|[0-9a-f]{7,40}\b)"
+    assert re.match(r"transcribed from [\w.-]+/[\w.-]+ \S+@" + tag_or_commit, source) or source.startswith(UNCHECKED), (name, source)
