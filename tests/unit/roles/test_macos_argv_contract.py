@@ -99,8 +99,7 @@ SYNTAX = {
         "subcommands": {
             "bootstrap": {"source": UNCHECKED + " (launchctl(1), macOS 14): bootstrap domain-target [service-path ...]",
                           "flags": set(), "options": {}, "operands": (1, None), "check": _domain_then_paths},
-            "bootout": {"source": UNCHECKED + " (launchctl(1), macOS 14): bootout domain-target [service-path ...] "
-                                  "| service-target",
+            "bootout": {"source": UNCHECKED + " (launchctl(1), macOS 14): bootout domain-target [service-path ...] | service-target",
                         "flags": set(), "options": {}, "operands": (1, None), "check": _bootout},
             "print": {"source": UNCHECKED + " (launchctl(1), macOS 14): print domain-target | service-target",
                       "flags": set(), "options": {}, "operands": (1, 1), "check": _domain_or_service},
