@@ -3,8 +3,17 @@
 """The exposure table (colab_exposure, inventory/common/wiring.yml) read one way.
 
 exposure_addresses turns (table, service, host facts) into the addresses the service
-listens on; published_ports turns those addresses into Compose's ADDR:PORT:PORT entries.
-The wiring is the only caller of exposure_addresses: roles receive addresses, never a scope.
+listens on; published_ports turns those addresses into Compose's ADDR:PORT:PORT entries;
+exposure_listen_addr gives one ADDR:PORT for a program configured that way (headscale).
+The wiring is the only caller of exposure_addresses and exposure_listen_addr: roles receive
+addresses, never a scope.
+
+Each entry also says which inventory group runs it (group) and its ports (ports: a list of
+{port, proto} with a number, or ``any`` for a port the program picks itself, or {var, proto}
+naming the role variable that holds the port, or ADDR:PORT): tests/lab/sockets.py compares
+every node's listening sockets with them. An override (colab_exposure_overrides) replaces
+the keys it gives of the table's entry (an override with bind and reach keeps group and
+ports), or adds an entry the table lacks.
 """
 from __future__ import annotations
 
@@ -15,12 +24,49 @@ from ansible.errors import AnsibleFilterError
 # scope -> the host fact that holds its address (None: a fixed address)
 _SCOPES = {"loopback": None, "lan": "colab_lan_ip", "tailnet": "colab_mesh_ip", "all": None}
 _FIXED = {"loopback": "127.0.0.1", "all": "0.0.0.0"}
+PROTOCOLS = ("tcp", "udp")
+
+
+def merged_entry(table, service, overrides=None):
+    """The table's entry for ``service`` with the override's keys over it (None: neither has it)."""
+    base = table.get(service)
+    override = (overrides or {}).get(service)
+    if base is None and override is None:
+        return None
+    if not isinstance(base, (dict, type(None))) or not isinstance(override, (dict, type(None))):
+        return base if override is None else override
+    return {**(base or {}), **(override or {})}
+
+
+def check_ports(service, entry):
+    """The entry's ports, checked: a list of {port|var, proto}; each problem names the field."""
+    ports = entry.get("ports")
+    if not isinstance(ports, list) or not ports:
+        raise AnsibleFilterError(f"colab_exposure.{service}.ports must be a non-empty list of "
+                                 "{port, proto} or {var, proto}")
+    for index, spec in enumerate(ports):
+        where = f"colab_exposure.{service}.ports[{index}]"
+        if not isinstance(spec, dict) or ("port" in spec) == ("var" in spec):
+            raise AnsibleFilterError(f"{where} must have exactly one of port (a number or 'any') "
+                                     "and var (the role variable holding the port)")
+        if spec.get("proto") not in PROTOCOLS:
+            raise AnsibleFilterError(f"{where}.proto must be one of {', '.join(PROTOCOLS)}")
+        if "port" in spec and spec["port"] != "any":
+            try:
+                number = int(spec["port"])
+            except (TypeError, ValueError):
+                number = 0
+            if not 0 < number < 65536:
+                raise AnsibleFilterError(f"{where}.port must be a port number (1-65535) or 'any'")
+        if "var" in spec and not str(spec["var"] or "").strip():
+            raise AnsibleFilterError(f"{where}.var must name a variable")
+    return ports
 
 
 def _entry(table, service, overrides):
     if not isinstance(table, dict):
         raise AnsibleFilterError("exposure_addresses: the exposure table (colab_exposure) must be a dict")
-    entry = (overrides or {}).get(service, table.get(service))
+    entry = merged_entry(table, service, overrides)
     if entry is None:
         raise AnsibleFilterError(f"exposure_addresses: colab_exposure has no entry '{service}'")
     if not isinstance(entry, dict) or not isinstance(entry.get("bind"), list) or not entry["bind"]:
@@ -29,6 +75,9 @@ def _entry(table, service, overrides):
     if not str(entry.get("reach") or "").strip():
         raise AnsibleFilterError(f"exposure_addresses: colab_exposure.{service}.reach must say "
                                  "who may reach the service")
+    if "group" in entry and not str(entry.get("group") or "").strip():
+        raise AnsibleFilterError(f"exposure_addresses: colab_exposure.{service}.group must name "
+                                 "the inventory group that runs it")
     return entry
 
 
@@ -64,6 +113,23 @@ def exposure_addresses(table, service, facts, overrides=None):
     return addresses
 
 
+def exposure_listen_addr(table, service, facts, overrides=None):
+    """``ADDR:PORT`` of a service that listens on one address and one fixed port (headscale's
+    listen_addr, metrics_listen_addr, grpc_listen_addr, the embedded DERP's STUN address)."""
+    addresses = exposure_addresses(table, service, facts, overrides)
+    entry = _entry(table, service, overrides)
+    try:
+        ports = check_ports(service, entry)
+    except AnsibleFilterError as exc:
+        raise AnsibleFilterError(f"exposure_listen_addr: {exc}") from exc
+    if len(addresses) != 1 or len(ports) != 1 or "port" not in ports[0] or ports[0]["port"] == "any":
+        raise AnsibleFilterError(f"exposure_listen_addr: colab_exposure.{service} must bind one "
+                                 "scope and give one fixed port (a program with one listen address)")
+    ip = ipaddress.ip_address(addresses[0])
+    host = f"[{ip}]" if ip.version == 6 else str(ip)
+    return f"{host}:{int(ports[0]['port'])}"
+
+
 def published_ports(addresses, host_port, container_port=None, protocol=""):
     """Compose short-syntax ports: ``ADDR:HOST:CONTAINER[/proto]`` per address (IPv6 in [])."""
     if not isinstance(addresses, list) or not addresses:
@@ -84,4 +150,5 @@ def published_ports(addresses, host_port, container_port=None, protocol=""):
 
 class FilterModule:
     def filters(self):
-        return {"exposure_addresses": exposure_addresses, "published_ports": published_ports}
+        return {"exposure_addresses": exposure_addresses, "exposure_listen_addr": exposure_listen_addr,
+                "published_ports": published_ports}

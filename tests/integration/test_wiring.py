@@ -69,6 +69,8 @@ LAB_OVERRIDES = {
         "no Pi-hole image here: Debian's dnsmasq (FTL's engine) serves the same records file",
     ("edge", "edge_dnsmasq_local_zones"):
         "no upstream resolver answers from the lab: dnsmasq alone answers the lab's domain (NXDOMAIN)",
+    ("edge", "edge_pihole_upstreams"):
+        "nothing may leave the lab: no upstream resolver, a name outside the SSOT is REFUSED",
     ("gitea_servers", "gitea_image_repository"):
         "no Gitea image here: the labelled stand-in colab/gitea-standin",
     ("gitea_servers", "gitea_image_tag"): "the stand-in's tag",
