@@ -10,7 +10,8 @@ addresses, never a scope.
 
 Each entry also says which inventory group runs it (group) and its ports (ports: a list of
 {port, proto} with a number, or ``any`` for a port the program picks itself, or {var, proto}
-naming the role variable that holds the port, or ADDR:PORT): tests/lab/sockets.py compares
+naming the role variable that holds the port, or ADDR:PORT; with ``any``, process names the
+program holding it, as ``ss -p`` shows it): tests/lab/sockets.py compares
 every node's listening sockets with them. An override (colab_exposure_overrides) replaces
 the keys it gives of the table's entry (an override with bind and reach keeps group and
 ports), or adds an entry the table lacks.
@@ -60,6 +61,9 @@ def check_ports(service, entry):
                 raise AnsibleFilterError(f"{where}.port must be a port number (1-65535) or 'any'")
         if "var" in spec and not str(spec["var"] or "").strip():
             raise AnsibleFilterError(f"{where}.var must name a variable")
+        if spec.get("port") == "any" and not isinstance(entry.get("process"), str):
+            raise AnsibleFilterError(f"{where}.port is 'any': colab_exposure.{service}.process must "
+                                     "name the process that holds it ('' for none of the node's)")
     return ports
 
 

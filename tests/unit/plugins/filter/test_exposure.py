@@ -65,6 +65,7 @@ def test_exposure_listen_addr():
     ([{"port": 70000, "proto": "udp"}], "colab_exposure.svc.ports[0].port must be a port number"),
     ([{"port": "some", "proto": "udp"}], "colab_exposure.svc.ports[0].port must be a port number"),
     ([{"var": "", "proto": "udp"}], "colab_exposure.svc.ports[0].var must name a variable"),
+    ([{"port": "any", "proto": "tcp"}], "colab_exposure.svc.process must name the process"),
 ])
 def test_bad_ports_fail_naming_the_field(ports, message):
     with pytest.raises(AnsibleFilterError) as err:
