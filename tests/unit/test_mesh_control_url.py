@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from ansible_collections.colab.cluster.plugins.filter.exposure import exposure_listen_addr
 from tests.helpers import ROOT
 
 
@@ -28,7 +29,10 @@ def test_the_edge_serves_the_headscale_control_url():
     host = urlsplit(url).hostname
     entries = {e["fqdn"]: e for e in _load("ssot", "state", "domains.yml")}
     assert host in entries, f"{host} is not in ssot/state/domains.yml: nothing serves {url}"
-    listen = servers["headscale_listen_addr"]
+    # the wiring takes the address from the exposure table (colab_exposure.headscale)
+    assert "exposure_listen_addr('headscale'," in servers["headscale_listen_addr"]
+    table = _load("inventory", "common", "wiring.yml")["all"]["vars"]["colab_exposure"]
+    listen = exposure_listen_addr(table, "headscale", _load("inventory", "production", "host_vars", "cooperator.yml"))
     assert listen.startswith("127.0.0.1:"), "behind the edge headscale listens on loopback"
     assert entries[host]["backend"] == "localhost:" + listen.rsplit(":", 1)[1]
     assert entries[host]["external_dns"] is True
