@@ -63,7 +63,7 @@ class Listener:
 
 def _split_local(field):
     """ss's local-address field -> (address, device, port)."""
-    host, _, port = field.rpartition(":")
+    host, port = field.rsplit(":", 1) if ":" in field else ("", "")
     if not host or not port.isdigit():
         raise ValueError(f"not an ADDRESS:PORT field: {field!r}")
     device = ""
@@ -103,7 +103,7 @@ def parse_inspect(text):
         name = container.get("Name", "").lstrip("/") or container.get("Id", "?")[:12]
         ports = (container.get("NetworkSettings") or {}).get("Ports") or {}
         for key, bindings in sorted(ports.items()):
-            target, _, proto = key.partition("/")
+            target, proto = (key.split("/", 1) + ["tcp"])[:2]
             for binding in bindings or []:  # None: exposed, not published
                 host = binding.get("HostIp") or "0.0.0.0"
                 listeners.append(Listener(proto or "tcp", host, int(binding["HostPort"]), "",

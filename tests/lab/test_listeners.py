@@ -85,7 +85,7 @@ def test_a_stray_listener_is_named(converged_lab, table):
     assert named, f"the stray listener on 0.0.0.0:{port} was not reported: {found}"
     assert "held by python3 (pid " in named[0], named
     assert "no colab_exposure entry" in named[0], named
-    for _ in range(20):
+    for _attempt in range(20):
         if not any(lst.port == port for lst in _node_view(lab, host)[0]):
             break
         time.sleep(0.5)

@@ -53,6 +53,25 @@ def test_a_socket_two_processes_hold():
     assert shared.holder == "python3 (pid 29360), python3 (pid 29318)"
 
 
+def test_the_recorded_docker_inspect_and_its_proxies_agree():
+    """docker inspect's NetworkSettings.Ports (exposed-only ports are null) and the
+    docker-proxy sockets dockerd started for the same container (fixtures/ss/SOURCES.md)."""
+    published = sockets.parse_inspect(_fixture("docker-inspect.json"))
+    assert sorted(_key(lst) for lst in published) == [("tcp", "127.0.0.1", 15999, ""), ("udp", "0.0.0.0", 15998, ""),
+                                                      ("udp", "::", 15998, "")]
+    assert {lst.holder for lst in published} == {"container w30x-rec-inspect (publishes 80/tcp)",
+                                                 "container w30x-rec-inspect (publishes 53/udp)"}
+    proxies = sockets.parse_ss(_fixture("docker-published.txt"))
+    assert sorted(_key(lst) for lst in proxies) == sorted(_key(lst) for lst in published)
+    assert all(lst.names == ("docker-proxy",) for lst in proxies)
+    # a table allowing only loopback names both views of the wildcard UDP port
+    entries = {"dns": {"group": "linux", "ports": [{"port": 15998, "proto": "udp"}, {"port": 15999, "proto": "tcp"}],
+                       "bind": ["loopback"]}}
+    found = sockets.problems("n", published + proxies, entries, ["linux"], SCOPES)
+    assert len(found) == 4 and all("15998" in line for line in found), found
+    assert any("container w30x-rec-inspect (publishes 53/udp)" in line and "udp [::]:15998" in line for line in found)
+
+
 def test_a_line_that_is_not_ss_output_fails():
     with pytest.raises(ValueError, match="not a line of `ss -H -tlnup`"):
         sockets.parse_ss("State Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n")
@@ -62,9 +81,9 @@ def test_a_line_that_is_not_ss_output_fails():
 SCOPES = {"lan": [HOST_LAN], "tailnet": []}
 COVERING = {
     "web": {"group": "linux", "ports": [{"port": 15300, "proto": "tcp"}], "bind": ["loopback"]},
-    "v6": {"group": "linux", "ports": [{"port": 15022, "proto": "tcp"}, {"port": 15443, "proto": "tcp"},
-                                        {"port": 15478, "proto": "udp"}, {"port": 15053, "proto": "udp"}],
-           "bind": ["all"]},
+    "v6": {"group": "linux", "bind": ["all"],
+           "ports": [{"port": 15022, "proto": "tcp"}, {"port": 15443, "proto": "tcp"},
+                     {"port": 15478, "proto": "udp"}, {"port": 15053, "proto": "udp"}]},
     "local6": {"group": "linux", "ports": [{"port": 15631, "proto": "tcp"}], "bind": ["loopback"]},
     "on_lo": {"group": "linux", "ports": [{"port": 15053, "proto": "tcp"}, {"port": 15137, "proto": "udp"}],
               "bind": ["loopback"]},
@@ -75,7 +94,7 @@ COVERING = {
     "bridge": {"group": "linux", "ports": [{"port": 15503, "proto": "tcp"}], "bind": ["all"]},
     "outside": {"group": "linux", "ports": [{"port": 2024, "proto": "tcp"}], "bind": ["all"]},
 }
-GROUPS = ["linux", "registry_servers"]
+GROUPS = ("linux", "registry_servers")
 
 
 def _problems(entries, text=None, groups=GROUPS):

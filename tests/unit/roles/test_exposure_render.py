@@ -41,8 +41,12 @@ PLAY = textwrap.dedent("""\
               pihole_env: "{{{{ _edge_pihole_definition.services.pihole.environment if inventory_hostname in groups['edge'] else None }}}}"
               cockpit: "{{{{ _samba_server_cockpit_listen_conf | default('') if inventory_hostname in groups['samba_servers'] else None }}}}"
               registry: "{{{{ _registry_definition.services.registry.ports if inventory_hostname in groups['registry_servers'] else None }}}}"
-              registry_mirror: "{{{{ _registry_definition.services.mirror.ports | default(None) if inventory_hostname in groups['registry_servers'] else None }}}}"
-              headscale: "{{{{ [headscale_listen_addr, headscale_metrics_listen_addr, headscale_grpc_listen_addr, headscale_derp_stun_listen_addr] if inventory_hostname in groups['headscale_servers'] else None }}}}"
+              registry_mirror: >-
+                {{{{ _registry_definition.services.mirror.ports | default(None)
+                     if inventory_hostname in groups['registry_servers'] else None }}}}
+              headscale: >-
+                {{{{ [headscale_listen_addr, headscale_metrics_listen_addr, headscale_grpc_listen_addr,
+                      headscale_derp_stun_listen_addr] if inventory_hostname in groups['headscale_servers'] else None }}}}
               dnsmasq: "{{{{ _edge_dnsmasq_config if inventory_hostname in groups['edge'] else None }}}}"
     """)
 
