@@ -57,6 +57,7 @@ def test_the_catalog_is_asked_over_tls_with_the_account_on_stdin(tmp_path, monke
 def test_no_account_in_the_store_says_so(tmp_path, monkeypatch):
     _seed(tmp_path, {})
     monkeypatch.setattr(lab, "_secret_store", lambda: _Store(str(tmp_path)))
+
     def must_not_run(*_args, **_kwargs):
         raise AssertionError("ran without an account")
 
