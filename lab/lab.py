@@ -872,22 +872,45 @@ def _minio_line(host="cooperator", port=9000):
     return f"{label} at {url}: buckets listed over S3: {', '.join(names) or 'none'}"
 
 
-# cooperator's push registry (roles/registry), asked from inside cooperator on loopback.
-REGISTRY_CATALOG = ("import json, urllib.request; print(json.dumps(json.load(urllib.request.urlopen("
-                    "'http://127.0.0.1:5000/v2/_catalog', timeout=5))['repositories']))")
+# cooperator's push registry (roles/registry), asked from inside cooperator on loopback
+# over TLS, verified against the cluster CA the role keeps there, with the registry
+# account of the lab store (/docker), handed over on stdin, never in an argument.
+REGISTRY_CA = "/etc/colab/pki/ca.crt"
+REGISTRY_CATALOG = ("import base64, json, ssl, sys, urllib.request; "
+                    "cred = base64.b64encode(sys.stdin.read().strip().encode()).decode(); "
+                    "req = urllib.request.Request('https://127.0.0.1:5000/v2/_catalog', "
+                    "headers={'Authorization': 'Basic ' + cred}); "
+                    f"ctx = ssl.create_default_context(cafile={REGISTRY_CA!r}); "
+                    "print(json.dumps(json.load(urllib.request.urlopen(req, timeout=5, context=ctx))"
+                    "['repositories']))")
+
+
+def _registry_account():
+    """'user:password' of the push registry from the lab store's seed (/docker)."""
+    with open(os.path.join(_secret_store().state_dir(), "seed.json"), encoding="utf-8") as fh:
+        seed = json.load(fh)
+    (project,) = seed["projects"].values()
+    (env,) = project["environments"].values()
+    creds = env["folders"]["/docker"]["secrets"]
+    return f"{creds['REGISTRY_USERNAME']}:{creds['REGISTRY_PASSWORD']}"
 
 
 def registry_catalog():
-    """One line: what cooperator's registry holds (GET /v2/_catalog), or why not known."""
+    """One line: what cooperator's registry holds (GET /v2/_catalog over TLS, with the
+    account), or why not known."""
     try:
-        proc = run(["docker", "exec", "colab-lab-cooperator", "python3", "-c", REGISTRY_CATALOG],
-                   check=False, timeout=20)
+        account = _registry_account()
+    except (OSError, KeyError, ValueError) as exc:
+        return f"cooperator:5000: no registry account in the lab store ({exc.__class__.__name__})"
+    try:
+        proc = run(["docker", "exec", "-i", "colab-lab-cooperator", "python3", "-c", REGISTRY_CATALOG],
+                   check=False, timeout=20, input_data=account)
     except LabError as exc:
         return f"cooperator:5000: {exc}"
     if proc.returncode != 0:
         return "cooperator:5000 not answering (no registry_servers in this inventory?)"
     repos = json.loads(proc.stdout or "[]")
-    return f"cooperator:5000 /v2/_catalog: {', '.join(repos) or '(empty)'}"
+    return f"cooperator:5000 /v2/_catalog (TLS, authenticated): {', '.join(repos) or '(empty)'}"
 
 
 def dns_query_a(name, server, port=53, timeout=3.0):

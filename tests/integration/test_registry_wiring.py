@@ -3,10 +3,13 @@
 The docker role's daemon.json options and the registry role's variables, rendered by
 ansible-playbook for every host of inventory/production and inventory/lab (a play of
 debug tasks: no host is contacted). The rules: the cluster registry runs on a
-registry_servers host; every daemon trusts its push registry (insecure-registries); only a
-registry in proxy mode (the registry role's mirror) may be in registry-mirrors, since
-Docker consults registry-mirrors for Docker Hub images alone and a push registry there
-would shadow Docker Hub's images with whatever was pushed as library/<name>.
+registry_servers host; every daemon reaches its push registry and the mirror over TLS,
+trusting the cluster CA that host keeps (certs.d, issue 30), never through
+insecure-registries; only a registry in proxy mode (the registry role's mirror) may be in
+registry-mirrors, as https://, since Docker consults registry-mirrors for Docker Hub
+images alone and a push registry there would shadow Docker Hub's images with whatever was
+pushed as library/<name>. The certificate names both addresses, and the push registry
+has an account that every Linux engine logs in with (the same Infisical pair).
 """
 from __future__ import annotations
 
@@ -30,9 +33,14 @@ PLAY = textwrap.dedent("""\
           ansible.builtin.debug:
             msg:
               daemon: "{{{{ _docker_registry_options | default(None) }}}}"
+              trust: "{{{{ {{'registries': _docker_trusted_registries, 'from': docker_registry_ca_from,
+                            'ca': docker_registry_ca_path}}
+                           if inventory_hostname in groups['docker_hosts'] else None }}}}"
               registry: "{{{{ {{'address': registry_address, 'port': registry_port | int,
                                'mirror': registry_mirror_enabled | bool,
-                               'mirror_port': registry_mirror_port | int}}
+                               'mirror_port': registry_mirror_port | int,
+                               'mirror_address': registry_mirror_address,
+                               'ca': registry_ca_dir ~ '/ca.crt'}}
                               if inventory_hostname in groups['registry_servers'] else None }}}}"
     """)
 
@@ -45,6 +53,7 @@ def _render(inventory, tmp_path):
 
 @pytest.mark.parametrize("inventory", ["production", "lab"])
 def test_daemons_trust_the_push_registry_and_mirror_only_a_proxy(inventory, tmp_path):
+    """Fails before issue 30: daemon.json listed both in insecure-registries, the mirror as http://."""
     hosts = _render(inventory, tmp_path)
     servers = {h: v["registry"] for h, v in hosts.items() if v["registry"]}
     assert list(servers) == ["cooperator"], f"registry_servers: {sorted(servers)}"
@@ -56,12 +65,16 @@ def test_daemons_trust_the_push_registry_and_mirror_only_a_proxy(inventory, tmp_
         daemon = values["daemon"]
         if daemon is None:  # in registry_servers only
             continue
-        assert reg["address"] in daemon["insecure-registries"], (host, daemon)
+        assert "insecure-registries" not in daemon, (host, daemon)
         mirrors = daemon.get("registry-mirrors", [])
-        assert f"http://{reg['address']}" not in mirrors, \
+        assert f"https://{reg['address']}" not in mirrors, \
             f"{host}: the push registry {reg['address']} is in registry-mirrors"
-        assert mirrors == ([f"http://{mirror}"] if mirror else []), (host, daemon)
-        if mirror:
-            assert mirror in daemon["insecure-registries"], (host, daemon)
+        assert mirrors == ([f"https://{mirror}"] if mirror else []), (host, daemon)
+        trust = values["trust"]
+        # the CA is read from the node that signs, at the path the registry role keeps it
+        assert trust["from"] == "cooperator" and trust["ca"] == reg["ca"], (host, trust)
+        assert trust["registries"] == [reg["address"]] + ([mirror] if mirror else []), (host, trust)
+    if mirror:
+        assert reg["mirror_address"] == mirror, reg
     # production mirrors Docker Hub; the lab cannot reach it and runs no mirror
     assert reg["mirror"] is (inventory == "production")

@@ -92,6 +92,8 @@ LAB_OVERRIDES = {
         "built locally as colab/registry",
     ("registry_servers", "registry_image_tag"): "the local image's tag (Debian's 2.8 line)",
     ("registry_servers", "registry_pull"): "the registry's own image is loaded, never pulled",
+    ("registry_servers", "registry_binary"):
+        "Debian's docker-registry package names the program docker-registry (the official image: registry)",
     ("registry_servers", "registry_push_images"):
         "the lab's stand-in images director pulls from cooperator:5000 instead of archives",
     ("ai_hosts", "mcp_deploy"):

@@ -33,6 +33,11 @@ ALLOWED = {
     # the Linux CIFS client's credentials file, 0600, the one place mount.cifs reads it from
     "/etc/samba/credentials/*": "the CIFS credentials file mount.cifs reads (0600, samba_mount)",
     "/root/.smbcredentials*": "the CIFS credentials file mount.cifs reads (0600)",
+    # the push registry authenticates pulls too (distribution's htpasswd covers every
+    # request): root's docker CLI holds the login (auths.<registry>.auth, base64 of
+    # user:password), 0600, the one place the engine's pulls and pushes read it from
+    # (roles/docker tasks/registry_trust.yml)
+    "/root/.docker/config.json": "root's docker login to the push registry (0600, roles/docker)",
 }
 SCAN_EXCLUDE = ["/proc", "/sys", "/dev", "/run/docker", "/var/lib/docker/overlay2",
                 "/var/lib/docker/image", "/var/lib/docker/buildkit", "/usr", "/var/cache/apt",

@@ -101,7 +101,7 @@ def test_summary_shows_the_registry_minio_and_the_dns_answers(converged_lab):
 
     out = subprocess.run(["python3", "lab/lab.py", "summary"], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout
-    assert re.search(r"^registry\s+cooperator:5000 /v2/_catalog: \S", out, re.M), out
+    assert re.search(r"^registry\s+cooperator:5000 /v2/_catalog \(TLS, authenticated\): \S", out, re.M), out
     assert re.search(r"^MinIO \(stand-in .*buckets listed over S3: lab-artifacts, lab-backups$", out, re.M), out
     names = lab_tool.ssot_names()
     assert names and all(ip for _name, ip in names), names
