@@ -1665,9 +1665,7 @@ class ComposeStack:
                 continue
             stdin = None if cmd[0] == self.docker and cmd[1] in ("rm", "stop") else self.stdin_doc
             if cmd is not up_cmd or compose_waits is None:
-                if cmd is up_cmd:
-                    deadline = time.monotonic() + p["wait_timeout"]
-                self.run(cmd, stdin, apply=True)
+                self.run(cmd, stdin, apply=True)  # the module's check alone: wait_timeout from its start
                 continue
             started = time.monotonic()
             rc, out, err = self.run(cmd, stdin, check=False, apply=True, extra=p["wait_timeout"])

@@ -262,7 +262,7 @@ options:
   wait_timeout:
     description:
       - Seconds to wait for O(wait), the C(--wait-timeout) of the C(up) and the bound of the module's own
-        check from the start of that C(up) (or of the check, when no C(up) runs).
+        check from the start of an C(up --wait) (else from the start of the check).
     type: int
     default: 120
   timeout:
