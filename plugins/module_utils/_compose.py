@@ -56,6 +56,14 @@ VOLUME_FORMAT = '{{.Name}}\t{{.Label "com.docker.compose.config-hash"}}'
 # Compose: level=warning msg="The \"SEC\" variable is not set. Defaulting to a blank string."
 _UNSET_RE = re.compile(r'The \\?"(?P<name>[A-Za-z_][A-Za-z0-9_]*)\\?" variable is not set')
 _HEALTH_RE = re.compile(r"\((?:health: )?(?P<health>healthy|unhealthy|starting)\)")
+# What `up --wait` prints when its wait fails (convergence.go isServiceHealthy / waitDependencies and
+# start.go start @v2.26.1 and @v2.40.3; service_containers.go and start.go @v5.6.0): the up itself
+# is done then, the verdict is on the containers it started. Also "dependency failed to start:
+# container X is unhealthy", the depends_on wait of a service_healthy dependency (startService).
+_WAIT_FAILURE_RE = re.compile(
+    r"container \S+ (?:is unhealthy|exited \(-?\d+\)|has no healthcheck configured|had unexpected health status)"
+    r"|service \"[^\"]+\" didn't complete successfully: exit -?\d+"
+    r"|application not healthy after \S+|timeout waiting for dependencies")
 _EXIT_RE = re.compile(r"^Exited \((?P<code>-?\d+)\)")
 # Compose's own variables that would silently change what the module asked for.
 _COMPOSE_ENV_OVERRIDES = ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_PROFILES",
@@ -403,6 +411,10 @@ FEATURES = {
     # profiles from v2.30.2 (commit 513b6128c)
     "hash_without_depends_on": (2, 29, 3),
     "hash_without_profiles": (2, 30, 2),
+    # pkg/compose/convergence.go isServiceHealthy (commit 2f108ffaa, first in v5.0.2): `up --wait`
+    # takes `healthcheck: {disable: true}` (Test ["NONE"]) as no healthcheck; before (@v2.26.1,
+    # @v2.40.3) it fails with "container X has no healthcheck configured"
+    "wait_disabled_healthcheck": (5, 0, 2),
 }
 
 
@@ -577,6 +589,43 @@ def is_one_shot(config: dict, name: str) -> bool:
         if isinstance(deps, dict) and (deps.get(name) or {}).get("condition") == "service_completed_successfully":
             return True
     return False
+
+
+def _healthcheck_disabled(svc: dict) -> bool:
+    check = svc.get("healthcheck") or {}
+    return bool(check.get("disable")) or (check.get("test") or [None])[0] == "NONE"
+
+
+def compose_wait(config: dict, to_up: list, dependencies: bool, version, scale=None):
+    """The services ``up --wait <to_up>`` waits for, or None when its verdict would differ from
+    this module's O(wait) (then up runs without --wait and the module's own check decides).
+
+    Compose waits for every service of the up's project, to_up and (without --no-deps) what they
+    depend on, skipping those scaled to 0 (start.go start, convergence.go shouldWaitForDependency
+    @v2.26.1 / @v2.40.3, service_containers.go @v5.6.0). It differs from this module where:
+
+    - a one-shot service (one another service waits on with service_completed_successfully) is in
+      the up but none of those dependents is: getDependencyCondition looks only at the up's
+      project, so Compose expects it running and fails on its exit 0;
+    - a service has ``healthcheck: {disable: true}``, before 5.0.2 (FEATURES
+      wait_disabled_healthcheck): Compose fails with "has no healthcheck configured".
+    See docs/compose_stack_wait.md."""
+    services = config.get("services") or {}
+    waited = [n for n in select_services(config, to_up, ["*"], dependencies) if replicas(services[n], n, scale) > 0]
+    for name in waited:
+        waiters = [other for other, svc in services.items()
+                   if isinstance(svc.get("depends_on"), dict)
+                   and ((svc["depends_on"].get(name) or {}).get("condition") == "service_completed_successfully")]
+        if waiters and not set(waiters) & set(waited):
+            return None
+        if _healthcheck_disabled(services[name]) and not has_feature(version or (0, 0, 0), "wait_disabled_healthcheck"):
+            return None
+    return waited
+
+
+def compose_wait_failure(text: str) -> list:
+    """The lines of Compose's output that say its --wait failed (empty when the up failed otherwise)."""
+    return [line.strip() for line in (text or "").splitlines() if _WAIT_FAILURE_RE.search(line)]
 
 
 def plan(config: dict, hashes: dict, containers: list, image_ids: dict, selected: list,
@@ -1002,17 +1051,18 @@ class ComposeStack:
     def _count(self, kind):
         self.__dict__.setdefault("cost", {"spawns": 0, "api_calls": 0})[kind] += 1
 
-    def _start(self, args, stdin=None, apply=False):
+    def _start(self, args, stdin=None, apply=False, extra=0):
         self._count("spawns")
         # run_command cannot start several commands at once, each with its own deadline
         proc = subprocess.Popen(args, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,  # pylint: disable=ansible-bad-function
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.proc_env,
                                 cwd=self.project_dir if self.project_dir and os.path.isdir(self.project_dir) else None)
-        timeout = self.apply_timeout if apply else self.read_timeout
-        return (proc, args, stdin, time.monotonic() + timeout, apply)
+        # extra: an `up --wait` also waits, up to wait_timeout, once its containers are started
+        timeout = (self.apply_timeout if apply else self.read_timeout) + extra
+        return (proc, args, stdin, time.monotonic() + timeout, apply, extra)
 
     def _finish(self, handle, check=True):
-        proc, args, stdin, deadline, apply = handle
+        proc, args, stdin, deadline, apply, extra = handle
         try:
             out, err = proc.communicate(input=stdin.encode() if stdin is not None else None,
                                         timeout=max(0.1, deadline - time.monotonic()))
@@ -1020,6 +1070,9 @@ class ComposeStack:
             proc.kill()
             proc.communicate()
             shown = " ".join(self._shown(args)[:6])
+            if apply and extra:
+                raise ComposeError("'%s' did not finish within apply_timeout=%ss + wait_timeout=%ss (a pull, build "
+                                   "or start of this size needs a larger apply_timeout)" % (shown, self.apply_timeout, extra))
             if apply:
                 raise ComposeError("'%s' did not finish within apply_timeout=%ss (a pull, build or start "
                                    "of this size needs a larger apply_timeout)" % (shown, self.apply_timeout))
@@ -1032,8 +1085,8 @@ class ComposeStack:
                                             % (" ".join(self._shown(args)), proc.returncode, err.strip() or out.strip())))
         return proc.returncode, out, err
 
-    def run(self, args, stdin=None, check=True, apply=False):
-        return self._finish(self._start(args, stdin, apply), check=check)
+    def run(self, args, stdin=None, check=True, apply=False, extra=0):
+        return self._finish(self._start(args, stdin, apply, extra), check=check)
 
     def _abandon(self, *handles):
         for h in handles:
@@ -1486,9 +1539,12 @@ class ComposeStack:
                     volumes=st["volumes"], scale=p["scale"], build=p["build"],
                     assume_yes=p["assume_yes"], stale_images=stale)
 
-    def _up_flags(self, to_up):
+    def _up_flags(self, to_up, wait=False):
         p = self.p
         flags = ["up", "-d"]
+        if wait:
+            # Compose waits for what it started (see compose_wait); the module checks the rest
+            flags += ["--wait", "--wait-timeout", str(p["wait_timeout"])]
         if p["remove_orphans"]:
             flags.append("--remove-orphans")
         if p["pull"] in ("missing", "never"):
@@ -1580,8 +1636,12 @@ class ComposeStack:
         to_stop = sorted(n for n, a in actions.items() if "stop" in a)
         stop_timeout = ["--timeout", str(p["timeout"])] if p["timeout"] is not None else []
         planned = []
+        waits = p["wait"] and p["state"] != "stopped"
+        compose_waits = compose_wait(config, to_up, p["dependencies"], self.version, p["scale"]) if waits and to_up else None
+        up_cmd = None
         if to_up:
-            planned.append(self.compose_args() + self._up_flags(to_up) + to_up)
+            up_cmd = self.compose_args() + self._up_flags(to_up, compose_waits is not None) + to_up
+            planned.append(up_cmd)
         if remove_orphan_ids and not to_up:
             # as Compose removes orphans (down.go removeContainers -> stopAndRemoveContainer,
             # @v2.26.1 and @v2.40.3): stopped first, then removed with force. `down` stops them
@@ -1597,10 +1657,26 @@ class ComposeStack:
         if not to_up:
             resources = {}  # Compose touches a network or volume only through a service using it
         changed = changed or bool(resources)
+        deadline = None
+        compose_said = []
         for cmd in planned:
             self.commands.append(self._shown(cmd))
-            if not check:
-                self.run(cmd, None if cmd[0] == self.docker and cmd[1] in ("rm", "stop") else self.stdin_doc, apply=True)
+            if check:
+                continue
+            stdin = None if cmd[0] == self.docker and cmd[1] in ("rm", "stop") else self.stdin_doc
+            if cmd is not up_cmd or compose_waits is None:
+                self.run(cmd, stdin, apply=True)  # the module's check alone: wait_timeout from its start
+                continue
+            started = time.monotonic()
+            rc, out, err = self.run(cmd, stdin, check=False, apply=True, extra=p["wait_timeout"])
+            # the error Compose ends with is on stderr (progress goes to stdout, COMPOSE_STATUS_STDOUT)
+            compose_said = compose_wait_failure(err) if rc != 0 else []
+            if rc != 0 and not compose_said:
+                raise ComposeError(self._redact("'%s' failed (rc=%s): %s"
+                                                % (" ".join(self._shown(cmd)), rc, err.strip() or out.strip())))
+            # Compose has waited (up to wait_timeout) for what it started; what is left of that
+            # time is for the services it did not wait for, none once it has said no
+            deadline = time.monotonic() if compose_said else started + p["wait_timeout"]
 
         # recorded only once Compose has applied it (a failed up leaves the previous "before")
         if p["state"] != "stopped" and (changed or files_changed or before != view):
@@ -1609,9 +1685,9 @@ class ComposeStack:
         final = st["containers"]
         if planned and not check:
             final = self.read_containers()
-        if p["wait"] and p["state"] != "stopped" and not check:
+        if waits and not check:
             try:
-                final = self.wait(config, selected, final)
+                final = self.wait(config, selected, final, deadline, compose_said)
             except ComposeError as exc:
                 # what Compose applied before the wait stays applied: the failure says so
                 exc.details.update(self._redact({
@@ -1622,8 +1698,15 @@ class ComposeStack:
         return self._result(config, st["hashes"], selected, actions, orphans, final, st["ids"],
                             changed or files_changed, before, view, resources)
 
-    def wait(self, config, selected, containers):
-        deadline = time.monotonic() + self.p["wait_timeout"]
+    def wait(self, config, selected, containers, deadline=None, compose_said=()):
+        """Every selected service running and, with a healthcheck, healthy; else fail naming it
+        with its last log lines. After an ``up --wait`` this confirms Compose's verdict (which
+        covers only what that up started, and which Compose before 5.6.0 also gives as success
+        when its --wait-timeout runs out: waitDependencies returns nil on ctx.Done,
+        convergence.go@v2.26.1 / @v2.40.3) and waits for the rest until ``deadline``; with no
+        up it is the whole check. See docs/compose_stack_wait.md."""
+        if deadline is None:
+            deadline = time.monotonic() + self.p["wait_timeout"]
         services = config.get("services") or {}
         while True:
             bad, pending = None, []
@@ -1637,30 +1720,39 @@ class ComposeStack:
                     if c["state"] in ("exited", "dead"):
                         if one_shot and c.get("exit_code") == 0:
                             continue  # completed: what its dependents wait for
-                        bad = (name, c)  # will not come back by itself
-                    elif c["state"] != "running" or c["health"] in ("starting", "unhealthy"):
-                        # unhealthy can be transient (a slow check on a loaded host): wait on
+                        bad = bad or (name, c)  # will not come back by itself
+                    elif c["health"] == "unhealthy" and c["state"] == "running":
+                        # as Compose's --wait and its service_healthy dependencies take it
+                        # (isServiceHealthy: "container X is unhealthy"), at once
+                        bad = bad or (name, c)
+                    elif c["state"] != "running" or c["health"] == "starting":
                         pending.append((name, c))
                 if len(current) < want:
                     pending.append((name, None))
             if bad is None and not pending:
                 return containers
-            if bad is None and time.monotonic() >= deadline:
+            timed_out = bad is None and time.monotonic() >= deadline
+            if timed_out:
                 bad = pending[0]
             if bad is not None:
-                name, c = bad
-                logs = ""
-                if c is not None:
-                    _rc, out, err = self.run([self.docker, "logs", "--tail", str(LOG_LINES), c["id"]], check=False)
-                    # what the container prints may hold any value of its environment, env_file
-                    # values included (the module never saw those: they are not in self.secrets)
-                    logs = redact((out + err).strip(), self.secrets + environment_values(services[name]))
-                what = ("is %s (%s)" % (c["state"], c["status"])) if c else "has no container"
-                raise ComposeError(self._redact("service %s did not become healthy within wait_timeout=%ss: it %s. Last log lines:\n%s"
-                                                % (name, self.p["wait_timeout"], what, logs)),
-                                   service=name, logs=self._redact(logs.splitlines()))
+                self._wait_failed(services, bad, timed_out, compose_said)
             time.sleep(1)
             containers = self.read_containers()
+
+    def _wait_failed(self, services, bad, timed_out, compose_said):
+        name, c = bad
+        logs = ""
+        if c is not None:
+            _rc, out, err = self.run([self.docker, "logs", "--tail", str(LOG_LINES), c["id"]], check=False)
+            # what the container prints may hold any value of its environment, env_file
+            # values included (the module never saw those: they are not in self.secrets)
+            logs = redact((out + err).strip(), self.secrets + environment_values(services[name]))
+        what = ("is %s (%s)" % (c["state"], c["status"])) if c else "has no container"
+        when = " within wait_timeout=%ss" % self.p["wait_timeout"] if timed_out else ""
+        said = " (Compose: %s)" % "; ".join(compose_said) if compose_said else ""
+        raise ComposeError(self._redact("service %s did not become healthy%s: it %s%s. Last log lines:\n%s"
+                                        % (name, when, what, said, logs)),
+                           service=name, logs=self._redact(logs.splitlines()))
 
     def _result(self, config, hashes, selected, actions, orphans, containers, ids, changed, before, view, resources):
         services = config.get("services") or {}

@@ -241,8 +241,16 @@ options:
   wait:
     description:
       - Wait until every selected service is running and, when it has a healthcheck, healthy.
-        A container that exits fails at once; one that is unhealthy is waited on until
-        O(wait_timeout) (health can recover).
+        A container that exits, or that is unhealthy, fails at once (as Compose's C(up --wait)
+        and its C(service_healthy) dependencies take it); one that is starting is waited on until
+        O(wait_timeout).
+      - When an C(up) runs, it gets C(--wait --wait-timeout) O(wait_timeout); Compose waits for the
+        services it starts (and their dependencies), then the module checks every selected service
+        once more and waits for those Compose did not wait for (a service the C(up) did not touch).
+        Where Compose's verdict would differ from this contract (a one-shot service C(up) without
+        the service that waits for it; a disabled healthcheck, C(healthcheck.disable), before Compose 5.0.2),
+        the C(up) runs without C(--wait) and the module alone checks. When no C(up) runs, the
+        module checks the running containers without one. See C(docs/compose_stack_wait.md).
       - On failure the error names the service and shows its last log lines (secret values redacted,
         those of O(env), O(env_files) and C(.env), and every value of that service's environment,
         C(env_file:) values included).
@@ -253,7 +261,8 @@ options:
     default: false
   wait_timeout:
     description:
-      - Seconds to wait for O(wait).
+      - Seconds to wait for O(wait), the C(--wait-timeout) of the C(up) and the bound of the module's own
+        check from the start of an C(up --wait) (else from the start of the check).
     type: int
     default: 120
   timeout:
@@ -275,7 +284,8 @@ options:
     description:
       - Upper bound in seconds for each command that changes something (C(pull), C(build), C(up),
         C(stop), C(restart), C(down)). A multi-GB image pull or a long build needs time, so this is
-        long by default. A command killed at this bound says so.
+        long by default. A command killed at this bound says so. An C(up --wait) (O(wait)) gets
+        O(wait_timeout) more.
     type: int
     default: 3600
   docker_host:
