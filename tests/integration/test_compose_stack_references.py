@@ -1,6 +1,7 @@
 """compose_stack and Compose agree on service references, `$` and orphans (issue 27), on the
-real engine with Compose 2.40.3 (the host's, Debian sid) and 2.26.1 (Debian trixie's, selected
-through DOCKER_CONFIG as in test_compose_stack_versions.py). Image colab/compose-test:1.
+real engine with Compose 2.40.3 (the host's, Debian sid), 2.26.1 (Debian trixie's) and v5 (5.6.0,
+built from its Go module by lab/gobuild.py), the last two selected through DOCKER_CONFIG as in
+test_compose_stack_versions.py. Image colab/compose-test:1.
 
 The project (tests/unit/plugins/modules/fixtures/compose/project-refs/compose.yaml): app, a
 sidecar with network_mode/ipc/pid `service:app`, a `volumes_from: [app:ro]` service, `$` in a
@@ -23,7 +24,7 @@ import pytest
 
 from tests.helpers import ROOT, ansible_env, run_logged, tool
 from tests.integration.test_compose_stack_secrets import _ensure_image
-from tests.integration.test_compose_stack_versions import _docker_config
+from tests.integration.test_compose_stack_versions import COMPOSE_V5, HOST_VERSION, _docker_config
 
 PROJECT = "colab-it-compose-refs"
 SOURCE = os.path.join(ROOT, "tests", "unit", "plugins", "modules", "fixtures", "compose", "project-refs",
@@ -58,7 +59,7 @@ PLAYBOOK = """---
 
 def _env(version, cache):
     env = ansible_env(XDG_CACHE_HOME=str(cache))  # the Compose version cache of this run only
-    if version != "2.40.3":
+    if version != HOST_VERSION:
         env["DOCKER_CONFIG"] = _docker_config(version)
     else:
         env.pop("DOCKER_CONFIG", None)
@@ -96,7 +97,7 @@ def _unchanged(res):
     return {k: (r["changed"], r["actions"], [" ".join(x[:3]) for x in r["commands"]]) for k, r in res.items()}
 
 
-@pytest.mark.parametrize("version", ["2.40.3", "2.26.1"])
+@pytest.mark.parametrize("version", [HOST_VERSION, "2.26.1", COMPOSE_V5])
 def test_references_and_dollars_settle_both_ways(version, tmp_path):
     _ensure_image()
     env = _env(version, tmp_path / "cache")
