@@ -528,10 +528,11 @@ def service_hash(svc: dict, version, by_service=None) -> str:
     """ServiceHash (pkg/compose/hash.go@v2.26.1 / @v2.40.3 / @v5.6.0) of one service of the resolved
     ``config --format json``, which prints the service in ServiceConfig's field order: sha256 of its
     JSON without build, pull_policy, scale and deploy.replicas (and, by version, depends_on and
-    profiles; from 5.6.0 with the top-level keys in SERVICE_HASH_KEY_ORDER), with ``$$`` read back as ``$`` (unescape_dollars) and, given the project's containers
-    per service, the service references resolved to container ids as ``up`` resolves them before it
-    hashes (resolve_references). Used as the shortcut: where it equals a container's label the
-    container is up to date; anywhere else Compose's own ``config --hash`` decides."""
+    profiles; from 5.6.0 with the top-level keys in SERVICE_HASH_KEY_ORDER), with ``$$`` read back
+    as ``$`` (unescape_dollars) and, given the project's containers per service, the service
+    references resolved to container ids as ``up`` resolves them before it hashes
+    (resolve_references). Used as the shortcut: where it equals a container's label the container
+    is up to date; anywhere else Compose's own ``config --hash`` decides."""
     svc = unescape_dollars(svc)
     if by_service is not None:
         svc = resolve_references(svc, by_service)[0]

@@ -28,7 +28,10 @@ IMAGES = {"5.6.0": {"colab/compose-test:1": "sha256:c3ac5e7d94f7f652d58d086fdf00
 
 def image(version):
     return IMAGES.get(version, IMAGE)
-# the plugin binaries of both versions (tests/integration/test_compose_stack_versions.py fetches 2.26.1)
+
+
+# the plugin binary of each version (tests/integration/test_compose_stack_versions.py fetches 2.26.1
+# and builds 5.6.0)
 PLUGINS = {"2.40.3": "/usr/local/lib/docker/cli-plugins/docker-compose",
            "2.26.1": os.path.join(ROOT, ".cache", "compose-2.26", "cli-plugins", "docker-compose"),
            "5.6.0": os.path.join(ROOT, ".cache", "compose-5.6", "cli-plugins", "docker-compose")}
