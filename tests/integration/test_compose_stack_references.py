@@ -162,3 +162,52 @@ def test_orphans_are_stopped_before_removal(tmp_path):
     finally:
         subprocess.run(["docker", "compose", "-p", PROJECT, "down", "-v", "--remove-orphans"], capture_output=True,
                        timeout=120, check=False, env=env)
+
+
+HOOKED = """services:
+  app:
+    image: colab/compose-test:1
+    command: [sleep, infinity]
+    volumes: ["./mark:/mark"]
+    pre_start:
+      - command: ["sh", "-c", "test -e /mark/ok"]
+"""
+
+
+def _hook_runners():
+    out = subprocess.run(["docker", "ps", "-a", "--no-trunc", "--filter", f"label=com.docker.compose.project={PROJECT}",
+                          "--filter", "label=com.docker.compose.hook", "--format", "{{.ID}} {{.State}}"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    return out.split("\n") if out.strip() else []
+
+
+def test_a_failed_pre_start_runner_is_no_replica(tmp_path):
+    """Compose 5.6.0 runs a pre_start hook in a runner container with the project and service labels
+    and no config-hash (pre_start.go createPreStartContainer, create.go NoConfigHash@v5.6.0) and keeps
+    a failed one for its logs. Listed like Compose lists containers (with a config-hash label), the
+    runner is no replica: the module starts app once the hook can pass, and settles. Before, the
+    runner read as a second, stale app container (recreate + scale)."""
+    _ensure_image()
+    env = _env(COMPOSE_V5, tmp_path / "cache")
+    project_dir = tmp_path / "project"
+    (project_dir / "mark").mkdir(parents=True)
+    (project_dir / "compose.yaml").write_text(HOOKED, encoding="utf-8")
+    try:
+        failed = subprocess.run(["docker", "compose", "-p", PROJECT, "--project-directory", str(project_dir), "up", "-d"],
+                                capture_output=True, text=True, timeout=300, check=False, env=env)
+        assert failed.returncode != 0, failed.stdout + failed.stderr
+        assert _hook_runners(), "Compose left no failed pre_start runner: " + failed.stderr
+        (project_dir / "mark" / "ok").write_text("ok\n", encoding="utf-8")
+        got = _module(tmp_path, env, COMPOSE_V5, "hook")
+        assert got["check"]["actions"] == got["apply"]["actions"], got["check"]["actions"]
+        assert not any(a.endswith((" recreate", " scale")) for a in got["check"]["actions"]), got["check"]["actions"]
+        assert got["apply"]["changed"] and not got["again"]["changed"], _unchanged(got)
+        state = subprocess.run(["docker", "ps", "--filter", f"label=com.docker.compose.project={PROJECT}", "--filter",
+                                "label=com.docker.compose.config-hash", "--format", "{{.State}}"],
+                               capture_output=True, text=True, timeout=60, check=True, env=env).stdout.split()
+        assert state == ["running"], state
+    finally:
+        subprocess.run(["docker", "compose", "-p", PROJECT, "down", "-v", "--remove-orphans"], capture_output=True,
+                       timeout=120, check=False, env=env)
+        for line in _hook_runners():
+            subprocess.run(["docker", "rm", "-f", line.split()[0]], capture_output=True, timeout=60, check=False)
