@@ -5,6 +5,7 @@
     python3 lab/gobuild.py all [--arch amd64]      # every version the lab and molecule use
     python3 lab/gobuild.py path NAME VERSION ARCH  # where the .deb is (built or not)
     python3 lab/gobuild.py fallback-servers        # tailscaled's bootstrap-DNS addresses
+    python3 lab/gobuild.py compose-plugin [--version 5.6.0] DEST_DIR  # DEST_DIR/docker-compose
 
 A build is `CGO_ENABLED=0 GOBIN=... go install MODULE/cmd/NAME@vVERSION` (a build of an
 upstream dependency, like a package install: no upstream source is copied into this
@@ -21,6 +22,15 @@ package, taken from the downloaded module at build time:
     Depends: iptables. File name: tailscale_<v>_<arch>.deb.
 The roles install them through their local-package path (headscale_package_src,
 tailscale_package_src): the same install tasks as production, another package source.
+  compose: Compose v5's CLI plugin, the one binary Docker's packages put in
+    /usr/libexec/docker/cli-plugins/docker-compose, for compose_stack's version matrix
+    (tests/integration/test_compose_stack_versions.py), not packaged. Its go.mod has exclude
+    directives, so `go install` refuses it: it is built in a throwaway module (a temporary
+    directory, never kept) that requires github.com/docker/compose/v5 at the pin, with the
+    upstream's exclude/replace directives copied (they apply in the main module only), then
+    `go build ./cmd` of it as compose's Makefile does (-trimpath, -X internal.Version=v<v>:
+    Makefile@v5.6.0 GO_LDFLAGS; `version --short` prints it without the "v",
+    cmd/compose/version.go@v5.6.0 runVersion).
 
 Cache (outside the work tree, per machine): $COLAB_CACHE_DIR or
 ${XDG_CACHE_HOME:-~/.cache}/colab-cluster/<recipe>/go/<name>-<version>-<arch>/ (binaries)
@@ -63,7 +73,18 @@ PROGRAMS = {
         # of a module build prints "<v>-ERR-BuildInfo" (version/version.go@v1.102.5).
         "ldflags": "-X tailscale.com/version.longStamp={v} -X tailscale.com/version.shortStamp={v}",
     },
+    "compose": {
+        "module": "github.com/docker/compose/v5",
+        "cmds": ["cmd"],
+        "binaries": ["docker-compose"],
+        # compose_stack's version matrix pins it here (no role installs Compose v5).
+        "version": "5.6.0",
+        "ldflags": "-X github.com/docker/compose/v5/internal.Version=v{v}",
+        "throwaway_module": True,
+    },
 }
+# The programs packaged as .debs for the lab (`all`); compose is a CLI plugin only.
+DEB_PROGRAMS = ("headscale", "tailscale")
 # Bumped whenever the way a program is built or packaged changes: cached builds of an older
 # recipe are not reused (they live in another directory).
 RECIPE = "r2"
@@ -84,6 +105,8 @@ def cache_dir():
 
 def pinned(name):
     spec = PROGRAMS[name]
+    if spec.get("version"):
+        return spec["version"]
     with open(spec["defaults"], encoding="utf-8") as handle:
         for line in handle:
             match = re.match(rf'^{spec["var"]}:\s*"?([0-9][^"\s]*)"?\s*$', line)
@@ -180,11 +203,73 @@ def fallback_servers(version):
     return sorted(found["IPv4"]) + sorted(found["IPv6"])
 
 
+def throwaway_gomod(module, version, upstream_gomod):
+    """go.mod of a module that only requires MODULE@vVERSION, with the upstream go.mod's go line
+    and its exclude and replace directives: Go applies those in the main module only (Go modules
+    reference, "exclude directive" / "replace directive"), so they are copied to give the build
+    the upstream's own build list. A replace by a local path cannot be followed from here."""
+    lines = ["module colab.invalid/gobuild", ""]
+    keep, block = [], None
+    for line in upstream_gomod.splitlines():
+        stripped = line.split("//", 1)[0].strip()
+        if block:
+            if stripped == ")":
+                keep.append(")")
+                block = None
+            elif stripped:
+                keep.append(f"\t{stripped}")
+                if block == "replace" and re.search(r"=>\s*\.{0,2}/", stripped):
+                    raise SystemExit(f"gobuild: {module}@v{version} replaces by a local path "
+                                     f"({stripped}): it cannot be built from its module")
+            continue
+        match = re.match(r"^(go|exclude|replace)\s+(.*)$", stripped)
+        if not match:
+            continue
+        if match.group(1) == "go":
+            lines.insert(1, f"go {match.group(2)}")
+            lines.insert(1, "")
+        elif match.group(2) == "(":
+            block = match.group(1)
+            keep.append(f"{block} (")
+        else:
+            if match.group(1) == "replace" and re.search(r"=>\s*\.{0,2}/", match.group(2)):
+                raise SystemExit(f"gobuild: {module}@v{version} replaces by a local path "
+                                 f"({match.group(2)}): it cannot be built from its module")
+            keep.append(stripped)
+    lines += [f"require {module} v{version}", ""] + keep
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _build_in_throwaway_module(spec, version, env, ldflags, work, tmp):
+    """`go build` of each cmd package of spec's module inside a throwaway module (see
+    throwaway_gomod): for a module `go install X@v` refuses (exclude/replace in its go.mod)."""
+    module = spec["module"]
+    with open(os.path.join(work, "go.mod"), "w", encoding="utf-8") as handle:
+        with open(_mod_file(module, version), encoding="utf-8") as upstream:
+            handle.write(throwaway_gomod(module, version, upstream.read()))
+    env = dict(env, GOFLAGS=env["GOFLAGS"] + " -mod=mod")
+    for cmd, binary in zip(spec["cmds"], _binaries(spec)):
+        package = f"{module}/{cmd}"
+        _go(["-C", work, "get", f"{package}@v{version}"], env)
+        _go(["-C", work, "build", "-trimpath", f"-ldflags={ldflags}", "-o",
+             os.path.join(tmp, binary), package], env)
+
+
+def _mod_file(module, version):
+    env = _go_env({"GOTOOLCHAIN": "local"})
+    data = json.loads(_go(["mod", "download", "-json", f"{module}@v{version}"], env))
+    return data["GoMod"]
+
+
+def _binaries(spec):
+    return spec.get("binaries") or [os.path.basename(cmd) for cmd in spec["cmds"]]
+
+
 def build_binaries(name, version, arch):
     spec = PROGRAMS[name]
     out = os.path.join(cache_dir(), RECIPE, "go", f"{name}-{version}-{arch}")
     ldflags = " ".join(["-s", "-w", spec.get("ldflags", "").format(v=version)]).strip()
-    wanted = [os.path.basename(cmd) for cmd in spec["cmds"]]
+    wanted = _binaries(spec)
     srcdir, toolchain = download(spec["module"], version)
     if all(os.path.exists(os.path.join(out, binary)) for binary in wanted):
         return out, srcdir
@@ -203,7 +288,9 @@ def build_binaries(name, version, arch):
     upstream = _go(["env", "GOPROXY"], _go_env({"GOTOOLCHAIN": "local"})).strip()
     env["GOPROXY"] = f"file://{gomodcache}/cache/download,{upstream}"
     with tempfile.TemporaryDirectory() as work:
-        for cmd, binary in zip(spec["cmds"], wanted):
+        if spec.get("throwaway_module"):
+            _build_in_throwaway_module(spec, version, env, ldflags, work, tmp)
+        for cmd, binary in zip([] if spec.get("throwaway_module") else spec["cmds"], wanted):
             target = f"{spec['module']}/{cmd}@v{version}"
             if arch == host_arch():
                 _go(["install", "-trimpath", f"-ldflags={ldflags}", target], dict(env, GOBIN=tmp))
@@ -299,6 +386,18 @@ def package(name, version, arch):
     return path
 
 
+def cli_plugin(version, dest_dir, arch=None):
+    """Compose's CLI plugin at ``version``, built once (cached like the others) and copied to
+    DEST_DIR/docker-compose (a DOCKER_CONFIG's cli-plugins/), replaced atomically; its path."""
+    bindir, _src = build_binaries("compose", version, arch or host_arch())
+    os.makedirs(dest_dir, exist_ok=True)
+    target = os.path.join(dest_dir, "docker-compose")
+    shutil.copyfile(os.path.join(bindir, "docker-compose"), target + ".new")
+    os.chmod(target + ".new", 0o755)
+    os.replace(target + ".new", target)
+    return target
+
+
 def wanted_versions(name):
     if name == "headscale":
         return [pinned("headscale"), HEADSCALE_UPGRADE_FROM]
@@ -309,27 +408,33 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     one = sub.add_parser("deb")
-    one.add_argument("name", choices=sorted(PROGRAMS))
+    one.add_argument("name", choices=DEB_PROGRAMS)
     one.add_argument("--version", default="")
     one.add_argument("--arch", default=host_arch())
     every = sub.add_parser("all")
     every.add_argument("--arch", default=host_arch())
     where = sub.add_parser("path")
-    where.add_argument("name", choices=sorted(PROGRAMS))
+    where.add_argument("name", choices=DEB_PROGRAMS)
     where.add_argument("version")
     where.add_argument("arch")
     sub.add_parser("pinned")
     fallback = sub.add_parser("fallback-servers")
     fallback.add_argument("--version", default="")
+    plugin = sub.add_parser("compose-plugin")
+    plugin.add_argument("--version", default="")
+    plugin.add_argument("--arch", default=host_arch())
+    plugin.add_argument("dest_dir")
     args = parser.parse_args(argv)
     if args.cmd == "deb":
         print(package(args.name, args.version or pinned(args.name), args.arch))
     elif args.cmd == "all":
-        for name in sorted(PROGRAMS):
+        for name in DEB_PROGRAMS:
             for version in wanted_versions(name):
                 print(package(name, version, args.arch))
     elif args.cmd == "path":
         print(deb_path(args.name, args.version, args.arch))
+    elif args.cmd == "compose-plugin":
+        print(cli_plugin(args.version or pinned("compose"), args.dest_dir, args.arch))
     elif args.cmd == "fallback-servers":
         print("\n".join(fallback_servers(args.version or pinned("tailscale"))))
     else:

@@ -415,7 +415,31 @@ FEATURES = {
     # takes `healthcheck: {disable: true}` (Test ["NONE"]) as no healthcheck; before (@v2.26.1,
     # @v2.40.3) it fails with "container X has no healthcheck configured"
     "wait_disabled_healthcheck": (5, 0, 2),
+    # pkg/compose/hash.go ServiceHash@v5.6.0 re-emits the service's JSON with its top-level keys in
+    # a frozen order (serviceHashKeyOrder, pinRootKeyOrder; not in hash.go@v5.5.0): compose-go
+    # v2.16.1, which v5.6.0 builds with, moved the fields into embedded ContainerSpec/WorkloadSpec
+    # (types.go ServiceConfig@v2.16.1), so `config --format json` no longer prints the hashed order
+    "hash_key_order_pinned": (5, 6, 0),
 }
+
+# serviceHashKeyOrder, pkg/compose/hash.go@v5.6.0 (github.com/docker/compose/v5 module zip): the
+# historical ServiceConfig field order; keys not listed follow in sorted order (pinRootKeyOrder).
+SERVICE_HASH_KEY_ORDER = (
+    "profiles", "annotations", "attach", "build", "develop", "blkio_config", "cap_add", "cap_drop",
+    "cgroup_parent", "cgroup", "cpu_count", "cpu_percent", "cpu_period", "cpu_quota", "cpu_rt_period",
+    "cpu_rt_runtime", "cpus", "cpuset", "cpu_shares", "command", "configs", "container_name",
+    "credential_spec", "depends_on", "deploy", "device_cgroup_rules", "devices", "dns", "dns_opt",
+    "dns_search", "dockerfile", "domainname", "entrypoint", "provider", "environment", "env_file",
+    "expose", "extends", "external_links", "extra_hosts", "group_add", "gpus", "hostname",
+    "healthcheck", "image", "init", "ipc", "isolation", "labels", "label_file", "links", "logging",
+    "log_driver", "log_opt", "mem_limit", "mem_reservation", "memswap_limit", "mem_swappiness",
+    "mac_address", "models", "net", "network_mode", "networks", "oom_kill_disable", "oom_score_adj",
+    "pid", "pids_limit", "platform", "ports", "privileged", "pull_policy", "read_only", "restart",
+    "runtime", "scale", "secrets", "security_opt", "shm_size", "stdin_open", "stop_grace_period",
+    "stop_signal", "storage_opt", "sysctls", "tmpfs", "tty", "ulimits", "use_api_socket", "user",
+    "userns_mode", "uts", "volume_driver", "volumes", "volumes_from", "working_dir", "pre_start",
+    "post_start", "pre_stop", "pull_refresh_after",
+)
 
 
 def parse_version(text: str) -> tuple:
@@ -513,13 +537,14 @@ def containers_by_service(containers) -> dict:
 
 
 def service_hash(svc: dict, version, by_service=None) -> str:
-    """ServiceHash (pkg/compose/hash.go@v2.26.1 / @v2.40.3) of one service of the resolved
+    """ServiceHash (pkg/compose/hash.go@v2.26.1 / @v2.40.3 / @v5.6.0) of one service of the resolved
     ``config --format json``, which prints the service in ServiceConfig's field order: sha256 of its
     JSON without build, pull_policy, scale and deploy.replicas (and, by version, depends_on and
-    profiles), with ``$$`` read back as ``$`` (unescape_dollars) and, given the project's containers
-    per service, the service references resolved to container ids as ``up`` resolves them before it
-    hashes (resolve_references). Used as the shortcut: where it equals a container's label the
-    container is up to date; anywhere else Compose's own ``config --hash`` decides."""
+    profiles; from 5.6.0 with the top-level keys in SERVICE_HASH_KEY_ORDER), with ``$$`` read back
+    as ``$`` (unescape_dollars) and, given the project's containers per service, the service
+    references resolved to container ids as ``up`` resolves them before it hashes
+    (resolve_references). Used as the shortcut: where it equals a container's label the container
+    is up to date; anywhere else Compose's own ``config --hash`` decides."""
     svc = unescape_dollars(svc)
     if by_service is not None:
         svc = resolve_references(svc, by_service)[0]
@@ -531,6 +556,9 @@ def service_hash(svc: dict, version, by_service=None) -> str:
         svc.pop("depends_on", None)
     if has_feature(version, "hash_without_profiles"):
         svc.pop("profiles", None)
+    if has_feature(version, "hash_key_order_pinned"):
+        listed = [k for k in SERVICE_HASH_KEY_ORDER if k in svc]
+        svc = {k: svc[k] for k in listed + sorted(k for k in svc if k not in SERVICE_HASH_KEY_ORDER)}
     return hashlib.sha256(go_json(svc).encode()).hexdigest()
 
 
@@ -1124,9 +1152,19 @@ class ComposeStack:
             args += ["--profile", prof]
         return args
 
+    def container_labels(self):
+        """The labels a container of the project carries for Compose: the project's, and a
+        config-hash label at all (getDefaultFilters hasConfigHashLabel, pkg/compose/containers.go
+        @v2.26.1, @v2.40.3 and @v5.6.0). Compose 5.6.0's pre_start hook runners carry the project and
+        service labels but no config-hash (create.go NoConfigHash, pre_start.go@v5.6.0): they are
+        neither replicas nor orphans, and a failed one stays behind for its logs."""
+        return ["com.docker.compose.project=%s" % self.project, CONFIG_HASH_LABEL]
+
     def ps_args(self):
-        return [self.docker, "ps", "-a", "--no-trunc", "--filter",
-                "label=com.docker.compose.project=%s" % self.project, "--format", PS_FORMAT]
+        filters = []
+        for label in self.container_labels():
+            filters += ["--filter", "label=" + label]
+        return [self.docker, "ps", "-a", "--no-trunc"] + filters + ["--format", PS_FORMAT]
 
     def _api_call(self, method, *args):
         self._count("api_calls")
@@ -1137,7 +1175,7 @@ class ComposeStack:
 
     def read_containers(self):
         if self.api:
-            return containers_from_api(self._api_call(self.api.containers, "com.docker.compose.project=%s" % self.project))
+            return containers_from_api(self._api_call(self.api.containers, *self.container_labels()))
         rc, out, err = self.run(self.ps_args(), check=False)
         if rc != 0:
             raise ComposeError(self._redact("the Docker engine at %s did not answer: %s" % (self.engine, err.strip())))
@@ -1281,8 +1319,7 @@ class ComposeStack:
         if self.api:
             # while Compose resolves the definition: the engine's view, in-process
             try:
-                containers = containers_from_api(self._api_call(
-                    self.api.containers, "com.docker.compose.project=%s" % self.project))
+                containers = containers_from_api(self._api_call(self.api.containers, *self.container_labels()))
                 image_items = self._api_call(self.api.images)
                 listing = images_from_api(image_items)
                 networks = networks_from_api(self._api_call(self.api.networks))
@@ -1348,7 +1385,8 @@ class ComposeStack:
         """The config-hash label `up` gives each service: ``config --hash`` of the *resolved*
         configuration. ``config --hash`` on the files hashes the services before environment
         resolution (cmd/compose/config.go runHash, cli.WithoutEnvironmentResolution, @v2.26.1 and
-        @v2.40.3) while `up` labels the container after it, so a service with ``env_file:`` (or an
+        @v2.40.3; from v5.5.0 runHash resolves it itself, commit 7bc2630b6, config.go@v5.6.0) while
+        `up` labels the container after it, so a service with ``env_file:`` (or an
         ``environment`` entry taken from the process) would differ on every run
         (docker/compose#14001). ``config --format json`` escapes ``$`` as ``$$``, so the resolved
         document interpolates back to itself."""

@@ -79,8 +79,9 @@ class DockerAPI:
             raise DockerAPIError("HTTP %s on %s: %s" % (resp.status, url, body[:500].decode("utf-8", "replace")))
         return json.loads(body)
 
-    def containers(self, label: str):
-        filters = quote(json.dumps({"label": [label]}))
+    def containers(self, *labels: str):
+        """Containers carrying every one of ``labels`` (``key=value`` or a bare ``key``: present)."""
+        filters = quote(json.dumps({"label": list(labels)}))
         return self.get("/containers/json?all=1&filters=" + filters)
 
     def images(self):

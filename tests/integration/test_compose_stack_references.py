@@ -1,6 +1,7 @@
 """compose_stack and Compose agree on service references, `$` and orphans (issue 27), on the
-real engine with Compose 2.40.3 (the host's, Debian sid) and 2.26.1 (Debian trixie's, selected
-through DOCKER_CONFIG as in test_compose_stack_versions.py). Image colab/compose-test:1.
+real engine with Compose 2.40.3 (the host's, Debian sid), 2.26.1 (Debian trixie's) and v5 (5.6.0,
+built from its Go module by lab/gobuild.py), the last two selected through DOCKER_CONFIG as in
+test_compose_stack_versions.py. Image colab/compose-test:1.
 
 The project (tests/unit/plugins/modules/fixtures/compose/project-refs/compose.yaml): app, a
 sidecar with network_mode/ipc/pid `service:app`, a `volumes_from: [app:ro]` service, `$` in a
@@ -23,7 +24,7 @@ import pytest
 
 from tests.helpers import ROOT, ansible_env, run_logged, tool
 from tests.integration.test_compose_stack_secrets import _ensure_image
-from tests.integration.test_compose_stack_versions import _docker_config
+from tests.integration.test_compose_stack_versions import COMPOSE_V5, HOST_VERSION, _docker_config
 
 PROJECT = "colab-it-compose-refs"
 SOURCE = os.path.join(ROOT, "tests", "unit", "plugins", "modules", "fixtures", "compose", "project-refs",
@@ -58,7 +59,7 @@ PLAYBOOK = """---
 
 def _env(version, cache):
     env = ansible_env(XDG_CACHE_HOME=str(cache))  # the Compose version cache of this run only
-    if version != "2.40.3":
+    if version != HOST_VERSION:
         env["DOCKER_CONFIG"] = _docker_config(version)
     else:
         env.pop("DOCKER_CONFIG", None)
@@ -96,7 +97,7 @@ def _unchanged(res):
     return {k: (r["changed"], r["actions"], [" ".join(x[:3]) for x in r["commands"]]) for k, r in res.items()}
 
 
-@pytest.mark.parametrize("version", ["2.40.3", "2.26.1"])
+@pytest.mark.parametrize("version", [HOST_VERSION, "2.26.1", COMPOSE_V5])
 def test_references_and_dollars_settle_both_ways(version, tmp_path):
     _ensure_image()
     env = _env(version, tmp_path / "cache")
@@ -161,3 +162,52 @@ def test_orphans_are_stopped_before_removal(tmp_path):
     finally:
         subprocess.run(["docker", "compose", "-p", PROJECT, "down", "-v", "--remove-orphans"], capture_output=True,
                        timeout=120, check=False, env=env)
+
+
+HOOKED = """services:
+  app:
+    image: colab/compose-test:1
+    command: [sleep, infinity]
+    volumes: ["./mark:/mark"]
+    pre_start:
+      - command: ["sh", "-c", "test -e /mark/ok"]
+"""
+
+
+def _hook_runners():
+    out = subprocess.run(["docker", "ps", "-a", "--no-trunc", "--filter", f"label=com.docker.compose.project={PROJECT}",
+                          "--filter", "label=com.docker.compose.hook", "--format", "{{.ID}} {{.State}}"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    return out.split("\n") if out.strip() else []
+
+
+def test_a_failed_pre_start_runner_is_no_replica(tmp_path):
+    """Compose 5.6.0 runs a pre_start hook in a runner container with the project and service labels
+    and no config-hash (pre_start.go createPreStartContainer, create.go NoConfigHash@v5.6.0) and keeps
+    a failed one for its logs. Listed like Compose lists containers (with a config-hash label), the
+    runner is no replica: the module starts app once the hook can pass, and settles. Before, the
+    runner read as a second, stale app container (recreate + scale)."""
+    _ensure_image()
+    env = _env(COMPOSE_V5, tmp_path / "cache")
+    project_dir = tmp_path / "project"
+    (project_dir / "mark").mkdir(parents=True)
+    (project_dir / "compose.yaml").write_text(HOOKED, encoding="utf-8")
+    try:
+        failed = subprocess.run(["docker", "compose", "-p", PROJECT, "--project-directory", str(project_dir), "up", "-d"],
+                                capture_output=True, text=True, timeout=300, check=False, env=env)
+        assert failed.returncode != 0, failed.stdout + failed.stderr
+        assert _hook_runners(), "Compose left no failed pre_start runner: " + failed.stderr
+        (project_dir / "mark" / "ok").write_text("ok\n", encoding="utf-8")
+        got = _module(tmp_path, env, COMPOSE_V5, "hook")
+        assert got["check"]["actions"] == got["apply"]["actions"], got["check"]["actions"]
+        assert not any(a.endswith((" recreate", " scale")) for a in got["check"]["actions"]), got["check"]["actions"]
+        assert got["apply"]["changed"] and not got["again"]["changed"], _unchanged(got)
+        state = subprocess.run(["docker", "ps", "--filter", f"label=com.docker.compose.project={PROJECT}", "--filter",
+                                "label=com.docker.compose.config-hash", "--format", "{{.State}}"],
+                               capture_output=True, text=True, timeout=60, check=True, env=env).stdout.split()
+        assert state == ["running"], state
+    finally:
+        subprocess.run(["docker", "compose", "-p", PROJECT, "down", "-v", "--remove-orphans"], capture_output=True,
+                       timeout=120, check=False, env=env)
+        for line in _hook_runners():
+            subprocess.run(["docker", "rm", "-f", line.split()[0]], capture_output=True, timeout=60, check=False)

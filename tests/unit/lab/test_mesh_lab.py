@@ -6,6 +6,8 @@ from __future__ import annotations
 import importlib.util
 import os
 
+import pytest
+
 from tests.helpers import ROOT
 from tests.lab.traffic import conntrack_flows, flow_problems, remote_problems
 
@@ -86,13 +88,53 @@ def test_packages_are_named_like_the_upstream_releases():
 
 
 def test_the_pins_are_the_roles_defaults():
-    pins = {name: gobuild.pinned(name) for name in gobuild.PROGRAMS}
+    pins = {name: gobuild.pinned(name) for name in gobuild.DEB_PROGRAMS}
     for name, version in pins.items():
         with open(os.path.join(ROOT, "roles", name, "defaults", "main.yml"), encoding="utf-8") as fh:
             assert f'{name}_version: "{version}"' in fh.read()
     # the upgrade path's start is one minor below the pin
     major, minor = (int(part) for part in pins["headscale"].split(".")[:2])
     assert gobuild.HEADSCALE_UPGRADE_FROM.startswith(f"{major}.{minor - 1}.")
+
+
+# The head and the exclude block of github.com/docker/compose/v5@v5.6.0's go.mod, verbatim (the
+# module proxy's .mod file); its require blocks are left out here, as the throwaway module leaves them.
+COMPOSE_GOMOD = """module github.com/docker/compose/v5
+
+go 1.26.8
+
+require (
+\tgithub.com/DefangLabs/secret-detector v0.0.0-20260916192156-3e28d7ed64df
+)
+
+exclude (
+\t// FIXME(thaJeztah): remove this once kubernetes updated their dependencies to no longer need this.
+\t//
+\t// For additional details, see this PR and links mentioned in that PR:
+\t// https://github.com/kubernetes-sigs/kustomize/pull/5830#issuecomment-2569960859
+\tgithub.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc
+\tgithub.com/pmezard/go-difflib v1.0.1-0.20181226105442-5d4384ee4fb2
+)
+"""
+
+
+def test_compose_builds_in_a_throwaway_module_with_its_excludes():
+    """`go install` refuses compose's go.mod (exclude directives): the throwaway module requires it
+    and carries its go line and excludes, which Go applies in the main module only."""
+    text = gobuild.throwaway_gomod("github.com/docker/compose/v5", "5.6.0", COMPOSE_GOMOD)
+    assert text == ("module colab.invalid/gobuild\n\ngo 1.26.8\n\n"
+                    "require github.com/docker/compose/v5 v5.6.0\n\n"
+                    "exclude (\n"
+                    "\tgithub.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc\n"
+                    "\tgithub.com/pmezard/go-difflib v1.0.1-0.20181226105442-5d4384ee4fb2\n)\n")
+    assert "DefangLabs" not in text
+    one_line = "module x\n\ngo 1.25\n\nexclude a.example/b v1.0.0\nreplace c.example/d => e.example/d v1.2.0\n"
+    assert gobuild.throwaway_gomod("x", "1.0.0", one_line).endswith(
+        "require x v1.0.0\n\nexclude a.example/b v1.0.0\nreplace c.example/d => e.example/d v1.2.0\n")
+    with pytest.raises(SystemExit, match="local path"):
+        gobuild.throwaway_gomod("x", "1.0.0", "module x\n\nreplace (\n\tc.example/d => ../d\n)\n")
+    assert gobuild.PROGRAMS["compose"]["version"] == "5.6.0"
+    assert "compose" not in gobuild.DEB_PROGRAMS
 
 
 def test_a_module_that_needs_a_newer_go_gets_that_toolchain(tmp_path, monkeypatch):

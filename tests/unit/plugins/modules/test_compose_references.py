@@ -20,11 +20,21 @@ from ansible_collections.colab.cluster.plugins.module_utils import _compose as c
 from tests.helpers import ROOT
 
 HERE = os.path.join(os.path.dirname(__file__), "fixtures", "compose", "recorded")
-VERSIONS = ["2.26.1", "2.40.3"]
+VERSIONS = ["2.26.1", "2.40.3", "5.6.0"]
 IMAGE = {"colab/compose-test:1": "sha256:cd421a7e67abd55469769306e5754f9d704aa608a9f2ce1a3b639399e2873c53"}
-# the plugin binaries of both versions (tests/integration/test_compose_stack_versions.py fetches 2.26.1)
+# the local image of that name when each version was recorded (5.6.0 on 2026-12-07: rebuilt since)
+IMAGES = {"5.6.0": {"colab/compose-test:1": "sha256:c3ac5e7d94f7f652d58d086fdf002257c3e654ad0a21dc9c491345913eb405de"}}
+
+
+def image(version):
+    return IMAGES.get(version, IMAGE)
+
+
+# the plugin binary of each version (tests/integration/test_compose_stack_versions.py fetches 2.26.1
+# and builds 5.6.0)
 PLUGINS = {"2.40.3": "/usr/local/lib/docker/cli-plugins/docker-compose",
-           "2.26.1": os.path.join(ROOT, ".cache", "compose-2.26", "cli-plugins", "docker-compose")}
+           "2.26.1": os.path.join(ROOT, ".cache", "compose-2.26", "cli-plugins", "docker-compose"),
+           "5.6.0": os.path.join(ROOT, ".cache", "compose-5.6", "cli-plugins", "docker-compose")}
 
 
 def rec(version, name):
@@ -101,7 +111,7 @@ def test_recorded_references_plan_nothing_without_compose(version, monkeypatch):
     monkeypatch.setattr(c.subprocess, "Popen", _no_spawn)
     hashes = stack(version).hashes(st["config"], {}, st["containers"], st["selected"])
     assert hashes == labels(st)
-    result = c.plan(st["config"], hashes, st["containers"], IMAGE, st["selected"], project="cstrefs",
+    result = c.plan(st["config"], hashes, st["containers"], image(version), st["selected"], project="cstrefs",
                     version=st["version"], networks=st["networks"], volumes=st["volumes"], assume_yes=True)
     assert result == {"services": {"app": [], "data": [], "side": []}, "orphans": [], "resources": {}}
 
@@ -241,7 +251,7 @@ def test_an_empty_image_label_is_recreated(version):
     empty label skipped the comparison: nothing was planned."""
     st = state(version)
     containers = [dict(x, image_id="") if x["service"] == "data" else x for x in st["containers"]]
-    result = c.plan(st["config"], labels(st), containers, IMAGE, st["selected"], project="cstrefs",
+    result = c.plan(st["config"], labels(st), containers, image(version), st["selected"], project="cstrefs",
                     version=st["version"], networks=st["networks"], volumes=st["volumes"])
     assert result["services"] == {"app": [], "data": ["recreate"], "side": []}
 
@@ -259,6 +269,6 @@ def test_a_service_scaled_to_zero_keeps_the_fast_path(version, monkeypatch):
     selected = st["selected"] + ["scaled", "spare"]
     hashes = stack(version).hashes(config, {}, st["containers"], selected, scale={"scaled": 0})
     assert {n: hashes[n] for n in labels(st)} == labels(st)
-    result = c.plan(config, hashes, st["containers"], IMAGE, selected, project="cstrefs", scale={"scaled": 0},
+    result = c.plan(config, hashes, st["containers"], image(version), selected, project="cstrefs", scale={"scaled": 0},
                     version=st["version"], networks=st["networks"], volumes=st["volumes"])
     assert result["services"] == {"app": [], "data": [], "side": [], "scaled": [], "spare": []}
