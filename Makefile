@@ -23,13 +23,12 @@ export PY_COLORS ?= 0
 # a failing layer never hides the next ones, and the end prints one line per layer
 # (passed/failed/skipped, seconds), the skip reasons and what this machine could not do.
 # LAYERS="unit molecule" runs only those; PYTEST_ARGS is added to every pytest layer.
-# In their own targets (each says what it costs): the fault suite, molecule mesh.
-# tests/lab/test_awx_runner.py is in: it builds the EE (tests/ee.py, cached by content)
-# and runs site.yml through ansible-runner in it on the lab the lab tests converged
-# (a drift, then converge and changed=0). Measured here at load 9-15 on 2 cores: EE stage
-# of the build 224 s (+ base ~35 s and wheel download ~2 min when cold), the runner's
-# syntax job 25 s, converge 84 s, second run 169 s: ~11 min at that load (README
-# "AWX execution environment").
+# In their own targets (each says what it costs): the fault suite, the PostgreSQL
+# upgrade's failure cases (test-pg-major), site.yml's converge through ansible-runner in
+# the EE (test-ee). make test builds the EE (tests/ee.py, cached by content) and checks
+# the production inventory finds every role inside it; test-ee also runs site.yml in it
+# on the lab (a drift, then converge and changed=0): measured in CI on 2 cores (clean
+# clone, 2026-12-07) 831 s with the lab's first converge, about 8 min beyond it.
 LAYERS ?=
 
 .PHONY: help host venv link engine image lab lab-up lab-converge lab-summary lab-down drift \
@@ -169,14 +168,16 @@ test-faults: venv link engine image
 # The gitea role's PostgreSQL major change, and its data surviving failures midway (an
 # upgrade whose new server fails to start or whose pg_restore is killed, a killed restore
 # run again), against real PostgreSQL 15 and 17 on the host's engine (also part of `make
-# test`'s integration layer): ~2 min each, plus ~2 min once per machine to build
+# test`'s integration layer: the major change only; the data-safety cases, 273 s in CI
+# on 2 cores, are left to this target): ~2 min each, plus ~2 min once per machine to build
 # colab/postgres:15-bookworm.
 test-pg-major: venv link engine image
 	pytest -x tests/integration/test_gitea_postgres_major.py tests/integration/test_gitea_data_safety.py
 
 # site.yml through ansible-runner inside the execution environment, with AWX's
-# private_data_dir layout, against the lab (builds the EE first: `make ee`); part of
-# `make test` too, this runs it alone (with the lab's converge it needs first).
+# private_data_dir layout, against the lab (builds the EE first: `make ee`), with the lab's
+# converge it needs first. `make test` runs only its production-inventory test (85 s):
+# the converge and rerun in the EE cost ~8 min beyond the lab's converge (CI, 2 cores).
 test-ee: ee link engine
 	pytest -x tests/lab/test_awx_runner.py
 

@@ -51,9 +51,17 @@ LAYERS = [
     {"name": "ansible-lint", "argv": [_tool("ansible-lint"), "--profile", "production"], "needs": []},
     {"name": "sanity", "argv": ["tests/sanity/run.sh"], "needs": []},
     {"name": "unit", "argv": pytest_layer("tests/unit"), "needs": []},
-    {"name": "integration", "argv": pytest_layer("tests/integration"), "needs": []},
+    # Left to their own make targets for the 60-min budget (README "What make test runs"):
+    # the PostgreSQL upgrade's failure cases (`make test-pg-major`, 273 s) and site.yml's
+    # converge and rerun through ansible-runner in the EE (`make test-ee`, ~8 min beyond
+    # the lab's converge; the EE's production inventory test stays here).
+    {"name": "integration", "argv": pytest_layer(
+        "tests/integration", "--ignore=tests/integration/test_gitea_data_safety.py"), "needs": []},
     {"name": "molecule", "argv": pytest_layer("tests/molecule"), "needs": []},
-    {"name": "lab", "argv": pytest_layer("tests/lab", "--ignore=tests/lab/faults"), "needs": []},
+    {"name": "lab", "argv": pytest_layer(
+        "tests/lab", "--ignore=tests/lab/faults",
+        "--deselect=tests/lab/test_awx_runner.py::"
+        "test_site_through_ansible_runner_in_the_ee_converges_then_changes_nothing"), "needs": []},
     # replaces cooperator after the lab layer (its own `lab.py up` first): runs either way
     {"name": "brownfield", "argv": pytest_layer("tests/brownfield"), "needs": []},
 ]

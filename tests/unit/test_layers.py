@@ -110,3 +110,23 @@ def test_make_test_runs_the_layers_through_the_runner():
     recipe = text.split("\ntest: ", 1)[1].split("\n\n", 1)[0]
     assert "tests/layers.py" in recipe, recipe
     assert "pytest" not in recipe.replace("tests/layers.py", ""), recipe
+
+
+def test_what_the_layers_leave_out_exists_and_has_its_own_target():
+    """An --ignore or --deselect of a file or test that is gone would leave nothing out
+    silently; each one left out must still run in a make target."""
+    with open(os.path.join(ROOT, "Makefile"), encoding="utf-8") as fh:
+        makefile = fh.read()
+    left_out = []
+    for layer in layers.LAYERS:
+        for arg in layer["argv"]:
+            if arg.startswith(("--ignore=", "--deselect=")):
+                left_out.append(arg.split("=", 1)[1])
+    assert left_out, "no layer leaves anything out (then this test should go)"
+    for item in left_out:
+        path, test = (item.split("::", 1) + [""])[:2]
+        assert os.path.exists(os.path.join(ROOT, path)), f"{path} left out but missing"
+        if test:
+            with open(os.path.join(ROOT, path), encoding="utf-8") as fh:
+                assert f"def {test}(" in fh.read(), f"{item}: no such test"
+        assert path in makefile, f"{path} is left out of make test and no target runs it"
