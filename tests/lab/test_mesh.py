@@ -153,7 +153,7 @@ def test_no_packet_leaves_the_lab(converged_lab):
         name = converged_lab.container(host)
         samples = sockets.samples.get(name, [])
         assert samples, f"{host}: no socket sampled"
-        bad = remote_problems(samples, sockets.nested_nets.get(name, []), archive)
+        bad = remote_problems(samples, sockets.nested_nets.get(name, []), archive, machine_resolvers())
         assert not bad, f"{host}: sockets to outside the lab: {bad[:10]}"
 
 

@@ -157,10 +157,13 @@ def nested_networks(container):
     return sorted(set(out.split()))
 
 
-def remote_problems(samples, extra_nets=(), archive=()):
+def remote_problems(samples, extra_nets=(), archive=(), resolvers=()):
     """Each sampled socket whose remote address is outside what the lab may reach. A socket
     no process holds any more (apt's, in TIME_WAIT after a download) is allowed only to
-    the Debian archive's port 80, the one place apt fetches from."""
+    the Debian archive's port 80, the one place apt fetches from. A UDP socket no process in
+    the node holds, to one of the machine's resolvers on port 53, is Docker's embedded DNS
+    forwarding a node's lookup from the node's namespace (dockerd holds it, outside the
+    node): the same exception flow_problems makes for its flow."""
     nets = [ipaddress.ip_network(net) for net in (*ALLOWED_NETS, *extra_nets)]
     problems = []
     for sample in samples:
@@ -172,6 +175,9 @@ def remote_problems(samples, extra_nets=(), archive=()):
         if sample["procs"] and all(proc in APT_METHODS for proc in sample["procs"]):
             continue
         if not sample["procs"] and sample["remote"][1] == 80 and str(ip) in archive:
+            continue
+        if not sample["procs"] and sample.get("proto") == "udp" and sample["remote"][1] == 53 \
+                and str(ip) in resolvers:
             continue
         problems.append(sample)
     return problems

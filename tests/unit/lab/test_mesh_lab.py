@@ -173,3 +173,20 @@ def test_the_derp_guard_makes_every_fallback_server_unreachable():
     assert v4.startswith("ExecStart=/bin/sh -ec")  # an IPv4 route that fails fails the unit
     assert "for a in 2001:db8::1;" in v6 and "unreachable $a/128" in v6
     assert v6.startswith("ExecStart=-")  # a node without IPv6 still starts
+
+
+def test_docker_dns_forwarding_socket_is_allowed_only_to_the_machines_resolvers():
+    """The socket CI's lab run sampled in cooperator (2026-12-07, tests/lab/test_mesh.py's
+    failure message): UDP from the node's address to the machine's resolver on 53, held by no
+    process in the node: Docker's embedded DNS forwarding a lookup from the node's namespace."""
+    forwarded = {"ns": "net:[4026532182]", "proto": "udp", "local": ["172.31.254.10", 46689],
+                 "remote": ["10.255.255.53", 53], "state": "udp", "procs": []}
+    assert remote_problems([forwarded], resolvers={"10.255.255.53"}) == []
+    # not to another address, not to another port, not TCP, and not held by a node process
+    assert remote_problems([forwarded]) == [forwarded]
+    assert remote_problems([forwarded], resolvers={"10.0.0.2"}) == [forwarded]
+    other_port = {**forwarded, "remote": ["10.255.255.53", 5353]}
+    tcp = {**forwarded, "proto": "tcp"}
+    by_process = {**forwarded, "procs": ["dig"]}
+    assert remote_problems([other_port, tcp, by_process], resolvers={"10.255.255.53"}) == [
+        other_port, tcp, by_process]
